@@ -1,0 +1,61 @@
+# The students' entry point. Every target creates .venv on first use, from python3 alone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODEL  := shared_model/model.pkl
+
+.PHONY: setup model run test bench notebooks lint format serve-fastapi serve-flask serve-features locust jupyter clean
+
+setup: $(STAMP)
+
+# Reinstall only when the dependencies change; pip's cache makes a reinstall quick.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Trained on first need (order-only: reinstalling packages does not retrain by itself).
+$(MODEL): | $(STAMP)
+	$(BIN)/python -m shared_model.train
+
+model: $(STAMP)
+	$(BIN)/python -m shared_model.train
+
+run: $(MODEL)
+	$(BIN)/python -m benchmarks.lab
+
+test: $(MODEL)
+	$(BIN)/python -m pytest
+
+bench: $(MODEL)
+	$(BIN)/python -m benchmarks run
+
+notebooks: $(MODEL)
+	$(BIN)/python -m tests.notebook_runner --in-place
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+serve-fastapi: $(MODEL)
+	$(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000}
+
+serve-flask: $(MODEL)
+	$(BIN)/gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app
+
+locust: $(STAMP)
+	$(BIN)/locust -f benchmarks/locustfile.py --web-host 127.0.0.1
+
+jupyter: $(MODEL)
+	$(BIN)/python -m pip install --quiet jupyterlab
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,38 @@
+"""create_app(): the FastAPI app, its model loaded once per process in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fastapi_app.errors import ContentLengthLimit, install_error_handlers
+from fastapi_app.routes import create_router
+from shared_model.predictor import Predictor
+from shared_model.settings import Settings, get_settings
+
+TITLE = "Diabetes progression model (FastAPI)"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Predictor]]:
+        # Loaded here, not at import: each worker process loads its own copy on start-up,
+        # and a bad model stops the server before it accepts a single request.
+        yield {"predictor": Predictor.load(settings.model_path)}
+
+    app = FastAPI(
+        title=TITLE,
+        version="1.0",
+        summary="One scikit-learn model behind the lab's HTTP contract.",
+        lifespan=lifespan,
+    )
+    # A declared Content-Length over the limit is refused before anything is read ...
+    app.add_middleware(ContentLengthLimit, max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app, settings)
+    # ... and FastAPI's own limit cuts off a streamed body once it passes the limit.
+    app.include_router(create_router(settings), max_body_size=settings.max_body_bytes)
+    return app

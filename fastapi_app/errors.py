@@ -1,0 +1,73 @@
+"""Error mapping: every error answers JSON with ``detail``, in the same shape as the Flask app."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared_model.errors import (
+    INTERNAL_ERROR_DETAIL,
+    body_too_large_detail,
+    error_items,
+    json_invalid,
+    status_detail,
+)
+from shared_model.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI, settings: Settings) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": error_items(exc.errors())}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI answers 400 to a body json.loads cannot even finish (bad UTF-8, nesting
+            # too deep, a 5000-digit number); to a client that is just invalid JSON: 422.
+            return JSONResponse({"detail": [json_invalid(exc.__cause__)]}, status_code=422)
+        if exc.status_code == 413:
+            detail = body_too_large_detail(settings.max_body_bytes)
+        else:
+            detail = status_detail(exc.status_code)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the log, never to the client.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": INTERNAL_ERROR_DETAIL}, status_code=500)
+
+
+class ContentLengthLimit:
+    """Answer 413 in JSON when the declared Content-Length is over the limit, before reading.
+
+    FastAPI's ``max_body_size`` enforces the limit while the body streams in; for a body whose
+    Content-Length is already too large, Starlette swaps any response for a plain-text 413,
+    so this check runs first to keep the contract's JSON shape.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and _too_large(value, self.max_body_bytes):
+                    detail = body_too_large_detail(self.max_body_bytes)
+                    response = JSONResponse({"detail": detail}, status_code=413)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _too_large(value: bytes, limit: int) -> bool:
+    return value.isdigit() and int(value) > limit

@@ -1,0 +1,47 @@
+"""create_app(): the Flask app, with OpenAPI documents and docs pages from flask-openapi3."""
+
+from __future__ import annotations
+
+from flask import redirect
+from flask_openapi3 import Info, OpenAPI
+
+from flask_app.errors import JSONBodyRequest, install_error_handlers, validation_error_response
+from flask_app.routes import create_blueprint
+from shared_model.predictor import Predictor
+from shared_model.schemas import ValidationErrorResponse
+from shared_model.settings import Settings, get_settings
+
+TITLE = "Diabetes progression model (Flask)"
+
+
+def create_app(settings: Settings | None = None) -> OpenAPI:
+    settings = settings or get_settings()
+    app = OpenAPI(
+        __name__,
+        info=Info(title=TITLE, version="1.0"),
+        # flask-openapi3 validates with the same pydantic models FastAPI uses; its 422 body is
+        # made by the callback so that it matches FastAPI's list shape item for item.
+        validation_error_status=422,
+        validation_error_model=ValidationErrorResponse,
+        validation_error_callback=validation_error_response,
+    )
+    app.request_class = JSONBodyRequest
+    app.json.sort_keys = False  # keep the schema's field order, as FastAPI does
+    # Werkzeug refuses a larger body with 413 before the route reads it.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SETTINGS"] = settings
+    # Loaded once when the app is created: under Gunicorn with preload_app the master loads
+    # it before forking, and every worker shares those pages copy-on-write.
+    app.extensions["predictor"] = Predictor.load(settings.model_path)
+
+    install_error_handlers(app)
+    app.register_api(create_blueprint(settings))
+    _add_doc_aliases(app)
+    return app
+
+
+def _add_doc_aliases(app: OpenAPI) -> None:
+    """The same doc URLs as FastAPI; flask-openapi3 serves its pages under /openapi/."""
+    app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
+    app.add_url_rule("/docs", "docs", lambda: redirect("/openapi/swagger"))
+    app.add_url_rule("/redoc", "redoc", lambda: redirect("/openapi/redoc"))

@@ -1,0 +1,74 @@
+"""Error mapping: every error answers JSON with ``detail``, in the same shape as the FastAPI app.
+
+Flask answers HTML for 404/405/413/500 by default and 415 to a non-JSON body; the handlers
+here turn each into the contract's JSON, with the same items FastAPI gives.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Request, Response, current_app, jsonify, make_response, request
+from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from shared_model.errors import (
+    INTERNAL_ERROR_DETAIL,
+    InvalidBody,
+    body_too_large_detail,
+    error_items,
+    parse_json_object,
+    status_detail,
+)
+
+log = logging.getLogger(__name__)
+
+
+class JSONBodyRequest(Request):
+    """Parse bodies with the contract's rules, so flask-openapi3 sees only JSON objects."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if self._parsed_body is None:
+            self._parsed_body = parse_json_object(self.get_data(), self.content_type)
+        return self._parsed_body
+
+    _parsed_body: dict[str, Any] | None = None
+
+
+def require_json_object() -> None:
+    """before_request for body routes: InvalidBody early for a body that is not a JSON object."""
+    if request.method == "POST":
+        request.get_json()
+
+
+def validation_error_response(exc: ValidationError) -> Response:
+    """flask-openapi3's hook: the 422 response for a pydantic error in the request body."""
+    return make_response(jsonify(detail=error_items(exc.errors(include_url=False), ("body",))), 422)
+
+
+def install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(InvalidBody)
+    def invalid_body(exc: InvalidBody) -> ResponseReturnValue:
+        return jsonify(detail=exc.items), 422
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+        limit = current_app.config["SETTINGS"].max_body_bytes
+        return jsonify(detail=body_too_large_detail(limit)), 413
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        if exc.response is not None:  # flask-openapi3's abort(422-response): already JSON
+            return exc.response
+        response = exc.get_response()  # keeps headers such as Allow on a 405
+        response.data = jsonify(detail=status_detail(exc.code or 500)).get_data()
+        response.content_type = "application/json"
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> ResponseReturnValue:
+        # The traceback goes to the log, never to the client.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(detail=INTERNAL_ERROR_DETAIL), 500

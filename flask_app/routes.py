@@ -1,0 +1,56 @@
+"""The routes: parse with the shared schema, call the predictor, return the shared response.
+
+No `from __future__ import annotations` here: flask-openapi3 reads the annotations at definition
+time, and the batch model is a local name it could not resolve from a string.
+"""
+
+from typing import Any
+
+from flask import current_app
+from flask_openapi3 import APIBlueprint
+
+from flask_app.errors import require_json_object
+from shared_model.card import ModelCard
+from shared_model.predictor import Predictor
+from shared_model.schemas import (
+    BatchPredictResponse,
+    ErrorResponse,
+    HealthResponse,
+    PredictRequest,
+    PredictResponse,
+    ValidationErrorResponse,
+    batch_request_model,
+)
+from shared_model.settings import Settings
+
+BODY_ERRORS: dict[int, Any] = {413: ErrorResponse, 422: ValidationErrorResponse}
+
+
+def predictor() -> Predictor:
+    return current_app.extensions["predictor"]
+
+
+def create_blueprint(settings: Settings) -> APIBlueprint:
+    # The batch model carries MAX_BATCH_SIZE, so the blueprint is built from settings.
+    BatchPredictRequest = batch_request_model(settings.max_batch_size)
+    bp = APIBlueprint("model", __name__)
+    # Malformed JSON, an empty body or a non-JSON content type: 422 before validation.
+    bp.before_request(require_json_object)
+
+    @bp.get("/health", responses={200: HealthResponse})
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model_version": predictor().model_version}
+
+    @bp.get("/model", responses={200: ModelCard})
+    def model_card() -> dict[str, Any]:
+        return predictor().card.model_dump()
+
+    @bp.post("/predict", responses={200: PredictResponse, **BODY_ERRORS})
+    def predict(body: PredictRequest) -> dict[str, Any]:
+        return predictor().predict(body).model_dump()
+
+    @bp.post("/predict/batch", responses={200: BatchPredictResponse, **BODY_ERRORS})
+    def predict_batch(body: BatchPredictRequest) -> dict[str, Any]:
+        return predictor().predict_batch(body.instances).model_dump()
+
+    return bp

@@ -1,0 +1,130 @@
+"""Error bodies in one shape for both apps: ``{"detail": [{type, loc, msg, ctx?}, ...]}``.
+
+FastAPI's list shape is the contract. FastAPI produces most of it itself; these helpers give the
+Flask app the very same items and fill the few gaps where FastAPI answers something else
+(a body it cannot parse at all gets 400 there; the contract says 422 for every invalid body).
+Nothing here knows a framework: it turns exceptions into plain dicts.
+"""
+
+from __future__ import annotations
+
+import email.message
+import json
+import math
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+ErrorItem = dict[str, Any]
+
+
+class InvalidBody(Exception):
+    """The request body breaks the contract; ``items`` are the 422 detail list."""
+
+    def __init__(self, items: list[ErrorItem]) -> None:
+        super().__init__(items)
+        self.items = items
+
+
+def error_items(
+    errors: Iterable[Mapping[str, Any]], loc_prefix: tuple[str, ...] = ()
+) -> list[ErrorItem]:
+    """pydantic errors as the contract shows them.
+
+    The offending ``input`` is left out on purpose: echoing it can mean echoing a megabyte
+    back, and a NaN in it cannot even be written as JSON (FastAPI's default handler answers
+    500 then).
+    """
+    items = []
+    for error in errors:
+        item: ErrorItem = {
+            "type": error["type"],
+            "loc": [*loc_prefix, *error["loc"]],
+            "msg": error["msg"],
+        }
+        if error.get("ctx"):
+            item["ctx"] = {key: _json_safe(value) for key, value in error["ctx"].items()}
+        items.append(item)
+    return items
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return str(value)
+
+
+def json_invalid(exc: BaseException) -> ErrorItem:
+    """Why a body is not JSON, in the item FastAPI gives for a JSONDecodeError."""
+    if isinstance(exc, json.JSONDecodeError):
+        return {
+            "type": "json_invalid",
+            "loc": ["body", exc.pos],
+            "msg": "JSON decode error",
+            "ctx": {"error": exc.msg},
+        }
+    if isinstance(exc, UnicodeDecodeError):
+        reason = "Body is not valid UTF-8"
+    elif isinstance(exc, RecursionError):
+        reason = "JSON is nested too deeply"
+    elif isinstance(exc, ValueError) and "digits" in str(exc):
+        reason = "Number literal has too many digits"
+    else:
+        reason = "Body could not be parsed as JSON"
+    return {
+        "type": "json_invalid",
+        "loc": ["body"],
+        "msg": "JSON decode error",
+        "ctx": {"error": reason},
+    }
+
+
+BODY_MISSING: ErrorItem = {"type": "missing", "loc": ["body"], "msg": "Field required"}
+# What FastAPI answers when a JSON body is null, a list, a string or a number, not an object,
+# or when the content type is not JSON at all (the bytes are then validated as they are).
+BODY_NOT_AN_OBJECT: ErrorItem = {
+    "type": "model_attributes_type",
+    "loc": ["body"],
+    "msg": "Input should be a valid dictionary or object to extract fields from",
+}
+
+
+def is_json_content_type(value: str | None) -> bool:
+    """application/json or application/*+json, parsed as FastAPI parses it."""
+    if not value:
+        return False
+    message = email.message.Message()
+    message["content-type"] = value
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """The request body as a JSON object, or InvalidBody with FastAPI's items for the reason."""
+    if not body:
+        raise InvalidBody([BODY_MISSING])
+    if not is_json_content_type(content_type):
+        raise InvalidBody([BODY_NOT_AN_OBJECT])
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidBody([json_invalid(exc)]) from None
+    if not isinstance(value, dict):
+        raise InvalidBody([BODY_NOT_AN_OBJECT])
+    return value
+
+
+def status_detail(status: int) -> str:
+    """The detail for an error that is not about the body's content: the status's own phrase."""
+    return HTTPStatus(status).phrase
+
+
+def body_too_large_detail(limit: int) -> str:
+    return f"Request body is larger than MAX_BODY_BYTES ({limit} bytes)"
+
+
+INTERNAL_ERROR_DETAIL = "Internal Server Error"

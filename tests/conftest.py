@@ -1,0 +1,74 @@
+"""Fixtures shared by every test: a model trained once per session into a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared_model.predictor import Predictor
+from shared_model.schemas import EXAMPLE_PATIENT
+from shared_model.settings import Settings
+from shared_model.train import train
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly trained model (auto selection), so tests never depend on a stale model.pkl."""
+    directory = tmp_path_factory.mktemp("model")
+    train("auto", directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def predictor(model_dir: Path) -> Predictor:
+    return Predictor.load(model_dir / "model.pkl")
+
+
+@pytest.fixture
+def settings(model_dir: Path) -> Settings:
+    return Settings(model_path=model_dir / "model.pkl")
+
+
+@pytest.fixture
+def patient() -> dict[str, float]:
+    return dict(EXAMPLE_PATIENT)
+
+
+APPS = ("flask", "fastapi")
+
+
+def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
+    """An httpx client for either app, in process; one test body fits both."""
+    if app_name == "flask":
+        from flask_app.app import create_app as create_flask_app
+
+        transport = httpx.WSGITransport(app=create_flask_app(settings))
+        with httpx.Client(transport=transport, base_url="http://testserver") as client:
+            yield client
+    else:
+        from fastapi.testclient import TestClient
+
+        from fastapi_app.app import create_app as create_fastapi_app
+
+        # The context manager runs the lifespan, which loads the model.
+        with TestClient(create_fastapi_app(settings), raise_server_exceptions=False) as client:
+            yield client
+
+
+@pytest.fixture(params=APPS)
+def client(request: pytest.FixtureRequest, settings: Settings) -> Iterator[httpx.Client]:
+    """Each test that takes `client` runs once against the Flask app and once against FastAPI."""
+    yield from make_client(request.param, settings)
+
+
+@pytest.fixture
+def both_clients(settings: Settings) -> Iterator[dict[str, httpx.Client]]:
+    """Both apps at once, for tests that compare their answers."""
+    flask_clients = make_client("flask", settings)
+    fastapi_clients = make_client("fastapi", settings)
+    yield {"flask": next(flask_clients), "fastapi": next(fastapi_clients)}
+    for generator in (flask_clients, fastapi_clients):
+        generator.close()
