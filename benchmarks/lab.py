@@ -1,0 +1,99 @@
+"""`make run`: start both apps on their production servers (and the Locust web UI), print where
+they are and how to call them, and stop everything cleanly on Ctrl-C.
+
+Ports come from FASTAPI_PORT (8000), FLASK_PORT (5001) and LOCUST_PORT (8089); WORKERS (1)
+sets the worker count of both servers alike, so that the two are compared like for like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from benchmarks import servers
+from shared_model.schemas import EXAMPLE_PATIENT
+
+LOCUSTFILE = servers.ROOT / "benchmarks" / "locustfile.py"
+
+
+def curl_line(url: str) -> str:
+    body = json.dumps(EXAMPLE_PATIENT, separators=(",", ":"))
+    return f"curl -s -X POST {url}/predict -H 'content-type: application/json' -d '{body}'"
+
+
+def lab_specs() -> list[servers.ServerSpec]:
+    workers = int(os.environ.get("WORKERS", "1"))
+    specs = [
+        servers.fastapi_uvicorn(int(os.environ.get("FASTAPI_PORT", "8000")), workers),
+        servers.flask_gunicorn(int(os.environ.get("FLASK_PORT", "5001")), workers),
+    ]
+    if LOCUSTFILE.exists():
+        port = int(os.environ.get("LOCUST_PORT", "8089"))
+        argv = [servers.PYTHON, "-m", "locust", "-f", str(LOCUSTFILE),
+                "--web-host", "127.0.0.1", "--web-port", str(port),
+                "--host", f"http://127.0.0.1:{specs[0].port}"]
+        specs.append(servers.ServerSpec("locust", argv, port, ready_path="/"))
+    return specs
+
+
+def check_ports(specs: list[servers.ServerSpec]) -> list[str]:
+    hints = {"fastapi": "FASTAPI_PORT", "flask": "FLASK_PORT", "locust": "LOCUST_PORT"}
+    return [
+        f"Port {spec.port} ({spec.name}) is in use. Stop what holds it, or pick another: "
+        f"{hints.get(spec.name, 'PORT')}={spec.port + 1} make run"
+        for spec in specs
+        if not servers.port_is_free(spec.port)
+    ]
+
+
+def banner(running: list[servers.RunningServer]) -> str:
+    by_name = {server.spec.name: server for server in running}
+    workers = os.environ.get("WORKERS", "1")
+    lines = ["", "The lab is up:"]
+    for name, label in (("fastapi", "FastAPI on Uvicorn"), ("flask", "Flask on Gunicorn (sync)")):
+        url = by_name[name].url
+        lines.append(f"  {label:<26} {url}   docs: {url}/docs   ({workers} worker(s))")
+    if "locust" in by_name:
+        lines.append(f"  {'Locust web UI':<26} {by_name['locust'].url}   "
+                     "(set Host to either app's URL)")
+    lines += ["", "Ask both apps for the same prediction:"]
+    lines += [f"  {curl_line(by_name[name].url)}" for name in ("fastapi", "flask")]
+    lines += ["", "Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    specs = lab_specs()
+    if problems := check_ports(specs):
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    running: list[servers.RunningServer] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        for spec in specs:
+            running.append(servers.start(spec, prefix_output=True))
+        print(banner(running), flush=True)
+        while not stop.wait(0.5):
+            if dead := [s for s in running if s.process.poll() is not None]:
+                print(f"{dead[0].spec.name} stopped unexpectedly; stopping the lab.",
+                      file=sys.stderr)
+                return 1
+        return 0
+    except servers.ServerFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        print("\nStopping ...", flush=True)
+        servers.stop_all(running)
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    os.chdir(Path(__file__).resolve().parent.parent)
+    sys.exit(main())

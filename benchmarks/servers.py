@@ -1,0 +1,191 @@
+"""Start, check and stop the lab's real server processes (Gunicorn, Uvicorn, Locust, ...).
+
+Used by `make run`, the benchmark runner and the end-to-end tests, so that all three start
+servers the same way: own process group, capped BLAS threads, optional CPU pinning, a wait
+for /health, and SIGTERM for a graceful stop.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+# One BLAS/OpenMP thread per process: several workers with one thread per core each would
+# oversubscribe the machine and blur every measurement.
+THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass
+class ServerSpec:
+    """How to start one server: its command, environment, port and the path that says ready."""
+
+    name: str
+    argv: list[str]
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    ready_path: str = "/health"
+    cpus: set[int] | None = None  # pin to these cores (Linux); None = anywhere
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def fastapi_uvicorn(port: int, workers: int = 1, extra_env: dict[str, str] | None = None,
+                    access_log: bool = True) -> ServerSpec:
+    argv = [PYTHON, "-m", "uvicorn", "fastapi_app.main:app", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers)]
+    if not access_log:
+        argv.append("--no-access-log")
+    return ServerSpec("fastapi", argv, port, dict(extra_env or {}))
+
+
+def flask_gunicorn(port: int, workers: int | None = None, worker_class: str = "sync",
+                   extra_env: dict[str, str] | None = None) -> ServerSpec:
+    env = {"FLASK_PORT": str(port), "GUNICORN_WORKER_CLASS": worker_class, **(extra_env or {})}
+    if workers is not None:
+        env["GUNICORN_WORKERS"] = str(workers)
+    argv = [PYTHON, "-m", "gunicorn", "-c", "flask_app/gunicorn.conf.py", "flask_app.wsgi:app"]
+    return ServerSpec("flask", argv, port, env)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+class RunningServer:
+    def __init__(self, spec: ServerSpec, process: subprocess.Popen[bytes], log: Path | None):
+        self.spec = spec
+        self.process = process
+        self.log = log
+        self.returncode: int | None = None
+
+    @property
+    def url(self) -> str:
+        return self.spec.url
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM (graceful: requests in flight finish), then SIGKILL the group if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.returncode = self.process.returncode
+        return self.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start(spec: ServerSpec, log: Path | None = None, prefix_output: bool = False,
+          timeout: float = 60) -> RunningServer:
+    """Start a server and wait until its ready path answers 200.
+
+    Output goes to `log` (a file), or, with prefix_output, to this terminal with the
+    server's name before each line. The server gets its own process group, so a Ctrl-C in
+    the terminal reaches only the launcher, which then stops each server gracefully.
+    """
+    env = {**os.environ, **THREAD_CAPS, "PYTHONUNBUFFERED": "1", **spec.env}
+    out: IO[bytes] | int
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        out = log.open("wb")
+    else:
+        out = subprocess.PIPE if prefix_output else subprocess.DEVNULL
+    preexec = _pin(spec.cpus) if spec.cpus else None
+    process = subprocess.Popen(  # noqa: S603 - our own commands, no shell
+        spec.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        start_new_session=True, preexec_fn=preexec,
+    )
+    if log is not None:
+        out.close()  # the child holds its own descriptor
+    if prefix_output and process.stdout is not None:
+        threading.Thread(target=_echo, args=(spec.name, process.stdout), daemon=True).start()
+    running = RunningServer(spec, process, log)
+    try:
+        wait_ready(running, timeout)
+    except ServerFailed:
+        running.stop(5)
+        raise
+    return running
+
+
+def wait_ready(server: RunningServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    url = server.url + server.spec.ready_path
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise ServerFailed(
+                f"{server.spec.name} exited with code {server.process.returncode} before it "
+                f"was ready.\n{server.log_tail()}"
+            )
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise ServerFailed(f"{server.spec.name} did not answer {url} within {timeout:.0f} s")
+
+
+def stop_all(servers: Iterable[RunningServer]) -> None:
+    for server in reversed(list(servers)):
+        server.stop()
+
+
+def _pin(cpus: set[int]):  # noqa: ANN202 - a preexec_fn
+    def pin() -> None:
+        if hasattr(os, "sched_setaffinity"):  # Linux only; elsewhere runs unpinned
+            os.sched_setaffinity(0, cpus)
+
+    return pin
+
+
+def _echo(name: str, stream: IO[bytes]) -> None:
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(f"[{name}] {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def available_cpus() -> Sequence[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))

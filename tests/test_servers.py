@@ -1,0 +1,76 @@
+"""End to end: real Gunicorn and Uvicorn processes, real TCP, a graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from benchmarks import servers
+from shared_model.data import held_out_patients
+from shared_model.schemas import EXAMPLE_PATIENT
+from shared_model.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+SHUTDOWN_LINES = {
+    "flask-gunicorn": "Shutting down: Master",
+    "fastapi-uvicorn": "Application shutdown complete",
+}
+LAUNCHERS: dict[str, Callable[..., servers.ServerSpec]] = {
+    "flask-gunicorn": lambda port, env: servers.flask_gunicorn(port, workers=2, extra_env=env),
+    "fastapi-uvicorn": lambda port, env: servers.fastapi_uvicorn(port, workers=1, extra_env=env),
+}
+
+
+@pytest.mark.parametrize("name", LAUNCHERS)
+def test_real_server_serves_the_contract_and_stops_cleanly(
+    name: str, settings: Settings, tmp_path: Path
+) -> None:
+    env = {"MODEL_PATH": str(settings.model_path)}
+    spec = LAUNCHERS[name](servers.free_port(), env)
+    server = servers.start(spec, log=tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            assert http.get("/health").json()["status"] == "ok"
+            answer = http.post("/predict", json=EXAMPLE_PATIENT)
+            assert answer.status_code == 200 and answer.json()["warnings"] == []
+            batch = http.post("/predict/batch", json={"instances": held_out_patients()})
+            assert len(batch.json()["predictions"]) == len(held_out_patients())
+            broken = http.post("/predict", content=b"{" * 10_000, headers={"content-type": "application/json"})
+            assert broken.status_code == 422
+            # the worker that saw the hostile body is still serving
+            assert http.post("/predict", json=EXAMPLE_PATIENT).json() == answer.json()
+    finally:
+        code = server.stop()
+    # Gunicorn exits 0. Uvicorn finishes its shutdown, then re-raises the SIGTERM it caught so
+    # that its exit status tells a supervisor why it stopped: -15 is that signal, not a crash.
+    assert code in (0, -signal.SIGTERM), server.log_tail()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log
+    assert SHUTDOWN_LINES[name] in log
+
+
+def test_both_real_servers_give_the_same_prediction(settings: Settings, tmp_path: Path) -> None:
+    env = {"MODEL_PATH": str(settings.model_path)}
+    running = [
+        servers.start(launch(servers.free_port(), env), log=tmp_path / f"{name}.log")
+        for name, launch in LAUNCHERS.items()
+    ]
+    try:
+        answers = [httpx.post(f"{s.url}/predict", json=EXAMPLE_PATIENT).json() for s in running]
+    finally:
+        servers.stop_all(running)
+    assert answers[0] == answers[1]
+
+
+def test_a_broken_model_stops_start_up_with_a_reason(settings: Settings, tmp_path: Path) -> None:
+    model = tmp_path / "model.pkl"
+    model.write_bytes(settings.model_path.read_bytes() + b"tampered")
+    (tmp_path / "model_card.json").write_bytes(settings.card_path.read_bytes())
+    spec = servers.fastapi_uvicorn(servers.free_port(), extra_env={"MODEL_PATH": str(model)})
+    with pytest.raises(servers.ServerFailed, match="Checksum mismatch"):
+        servers.start(spec, log=tmp_path / "server.log", timeout=30)
