@@ -40,7 +40,8 @@ def test_real_server_serves_the_contract_and_stops_cleanly(
             assert answer.status_code == 200 and answer.json()["warnings"] == []
             batch = http.post("/predict/batch", json={"instances": held_out_patients()})
             assert len(batch.json()["predictions"]) == len(held_out_patients())
-            broken = http.post("/predict", content=b"{" * 10_000, headers={"content-type": "application/json"})
+            json_type = {"content-type": "application/json"}
+            broken = http.post("/predict", content=b"{" * 10_000, headers=json_type)
             assert broken.status_code == 422
             # the worker that saw the hostile body is still serving
             assert http.post("/predict", json=EXAMPLE_PATIENT).json() == answer.json()

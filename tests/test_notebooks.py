@@ -1,0 +1,54 @@
+"""The lessons never rot: each notebook follows the house rules and executes top to bottom."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.notebook_runner import execute, lesson_notebooks
+
+NOTEBOOKS = lesson_notebooks()
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def test_there_are_lessons() -> None:
+    assert NOTEBOOKS, "notebooks/ holds no lesson"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_defines_nothing_and_explains_each_step(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    cells = notebook.cells
+    first_code = code_cells(notebook)[0]
+    assert all(
+        isinstance(node, ast.Import | ast.ImportFrom) for node in ast.parse(first_code.source).body
+    ), "the first code cell holds the imports, and only them"
+    for cell in code_cells(notebook):
+        tree = ast.parse(cell.source)
+        defined = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda)
+        ]
+        assert not defined, f"a notebook imports, it defines nothing:\n{cell.source}"
+    for before, cell in itertools.pairwise(cells):
+        if cell.cell_type == "code":
+            assert before.cell_type == "markdown", f"no explanation before:\n{cell.source}"
+    assert "exercise" in cells[-1].source.lower(), "a lesson ends with an exercise"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes_and_shows_a_plot(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_PROFILE", "quick")
+    notebook = execute(path)
+    outputs = [output for cell in code_cells(notebook) for output in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "each lesson shows a plot"
