@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MODEL  := shared_model/model.pkl
 
-.PHONY: setup model run test bench notebooks lint format serve-fastapi serve-flask serve-features locust jupyter clean
+.PHONY: setup model run test bench notebooks docs lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,9 @@ bench: $(MODEL)
 
 notebooks: $(MODEL)
 	$(BIN)/python -m tests.notebook_runner --in-place
+
+docs: $(STAMP)
+	$(BIN)/python -m tests.doc_includes --write
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,30 @@
+"""The docs show the code that runs, and every link between pages and files resolves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.doc_includes import MARKER, ROOT, pages, render
+
+LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)#\s]+)")
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.name)
+def test_code_shown_in_docs_is_the_code_in_the_files(page: Path) -> None:
+    text = page.read_text()
+    assert render(text) == text, "run `make docs` to pull the current code into the page"
+
+
+@pytest.mark.parametrize("page", [*pages(), ROOT / "README.md"], ids=lambda p: p.name)
+def test_relative_links_resolve(page: Path) -> None:
+    missing = [link for link in LINK.findall(page.read_text()) if not (page.parent / link).exists()]
+    assert not missing, f"broken links in {page.name}: {missing}"
+
+
+def test_docs_pull_code_from_both_apps() -> None:
+    targets = {m["target"] for page in pages() for m in MARKER.finditer(page.read_text())}
+    assert any(t.startswith("flask_app/") for t in targets)
+    assert any(t.startswith("fastapi_app/") for t in targets)
