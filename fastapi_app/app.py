@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from fastapi_app.docs import install_docs
 from fastapi_app.errors import ContentLengthLimit, install_error_handlers
 from fastapi_app.routes import create_router
 from shared_model.predictor import Predictor
@@ -29,10 +30,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         summary="One scikit-learn model behind the lab's HTTP contract.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from fastapi_app.docs, with local assets
+        redoc_url=None,
     )
     # A declared Content-Length over the limit is refused before anything is read ...
     app.add_middleware(ContentLengthLimit, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app, settings)
     # ... and FastAPI's own limit cuts off a streamed body once it passes the limit.
     app.include_router(create_router(settings), max_body_size=settings.max_body_bytes)
+    install_docs(app)
     return app

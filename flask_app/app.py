@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import redirect
 from flask_openapi3 import Info, OpenAPI
 
+from flask_app.docs import install_docs
 from flask_app.errors import JSONBodyRequest, install_error_handlers, validation_error_response
 from flask_app.routes import create_blueprint
 from shared_model.predictor import Predictor
@@ -39,12 +39,5 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
 
     install_error_handlers(app)
     app.register_api(create_blueprint(settings))
-    _add_doc_aliases(app)
+    install_docs(app)
     return app
-
-
-def _add_doc_aliases(app: OpenAPI) -> None:
-    """The same doc URLs as FastAPI; flask-openapi3 serves its pages under /openapi/."""
-    app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
-    app.add_url_rule("/docs", "docs", lambda: redirect("/openapi/swagger"))
-    app.add_url_rule("/redoc", "redoc", lambda: redirect("/openapi/redoc"))

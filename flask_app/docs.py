@@ -1,0 +1,41 @@
+"""The /docs and /redoc pages from flask-openapi3, set up to load nothing from off the machine."""
+
+from __future__ import annotations
+
+from flask import Response, redirect, request
+from flask_openapi3 import OpenAPI
+
+# flask-openapi3's plugins serve Swagger UI (flask-openapi3-swagger) and ReDoc
+# (flask-openapi3-redoc) from the packages' own files under /openapi/; the FastAPI app serves
+# the same files, so both apps show one Swagger UI and one ReDoc version.
+DOC_BLUEPRINTS = frozenset({"openapi", "swagger", "redoc"})
+
+# Swagger UI's validator badge sends the spec's URL to validator.swagger.io from any host that
+# is not localhost; the lab's pages talk to no one but this server.
+SWAGGER_CONFIG = {"validatorUrl": None}
+
+# The browser loads nothing for these pages from anywhere but this server. That also stops
+# the one request the bundles make on their own, ReDoc's sidebar logo from cdn.redoc.ly,
+# which no ReDoc option turns off (ReDoc hides the image when it cannot load).
+# Both UIs start from an inline script and set inline styles; ReDoc's search runs in a
+# worker made from a blob: URL.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+
+
+def install_docs(app: OpenAPI) -> None:
+    """The same doc URLs as FastAPI (/openapi.json, /docs, /redoc), and the pages' policy."""
+    app.config["SWAGGER_CONFIG"] = SWAGGER_CONFIG
+    app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
+    app.add_url_rule("/docs", "docs", lambda: redirect("/openapi/swagger"))
+    app.add_url_rule("/redoc", "redoc", lambda: redirect("/openapi/redoc"))
+    app.after_request(_docs_policy)
+
+
+def _docs_policy(response: Response) -> Response:
+    if request.blueprint in DOC_BLUEPRINTS:
+        response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
+    return response
