@@ -68,10 +68,16 @@ def test_both_real_servers_give_the_same_prediction(settings: Settings, tmp_path
     assert answers[0] == answers[1]
 
 
-def test_a_broken_model_stops_start_up_with_a_reason(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", LAUNCHERS)
+def test_a_broken_model_stops_start_up_with_a_reason(
+    name: str, settings: Settings, tmp_path: Path
+) -> None:
     model = tmp_path / "model.pkl"
     model.write_bytes(settings.model_path.read_bytes() + b"tampered")
     (tmp_path / "model_card.json").write_bytes(settings.card_path.read_bytes())
-    spec = servers.fastapi_uvicorn(servers.free_port(), extra_env={"MODEL_PATH": str(model)})
-    with pytest.raises(servers.ServerFailed, match="Checksum mismatch"):
+    spec = LAUNCHERS[name](servers.free_port(), {"MODEL_PATH": str(model)})
+    with pytest.raises(servers.ServerFailed, match="exited with code"):
         servers.start(spec, log=tmp_path / "server.log", timeout=30)
+    # The log says why, and what to do about it.
+    log = (tmp_path / "server.log").read_text()
+    assert "Checksum mismatch" in log and "make model" in log
