@@ -63,6 +63,16 @@ def flask_gunicorn(port: int, workers: int | None = None, worker_class: str = "s
     return ServerSpec("flask", argv, port, env)
 
 
+def feature_service(
+    port: int, latency_ms: float | None = None, extra_env: dict[str, str] | None = None
+) -> ServerSpec:
+    """The feature service the I/O route calls; latency_ms None keeps FEATURE_LATENCY_MS (50)."""
+    argv = [PYTHON, "-m", "benchmarks.feature_service", "--port", str(port)]
+    if latency_ms is not None:
+        argv += ["--latency-ms", str(latency_ms)]
+    return ServerSpec("features", argv, port, dict(extra_env or {}))
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         try:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from fastapi_app.deps import ModelRunner, patient_batcher
 from fastapi_app.docs import install_docs
 from fastapi_app.errors import ContentLengthLimit, install_error_handlers
+from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
+from shared_model.feature_clients import AsyncFeatureClient
 from shared_model.predictor import Predictor
 from shared_model.settings import Settings, get_settings
 
@@ -20,10 +23,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Predictor]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         # Loaded here, not at import: each worker process loads its own copy on start-up,
         # and a bad model stops the server before it accepts a single request.
-        yield {"predictor": Predictor.load(settings.model_path)}
+        predictor = Predictor.load(settings.model_path)
+        async with AsyncExitStack() as resources:
+            # The aiohttp session (one connection pool) and the batcher belong to this
+            # worker's event loop, so they are made here, inside it, and closed with it.
+            features = await resources.enter_async_context(AsyncFeatureClient(settings))
+            batcher = None
+            if settings.microbatch_max_size:
+                batcher = await resources.enter_async_context(patient_batcher(predictor, settings))
+            state: dict[str, object] = {
+                "predictor": predictor,
+                "features": features,
+                "model_runner": ModelRunner(predictor, batcher),
+            }
+            if settings.lab_pitfalls:
+                state["pitfalls"] = await resources.enter_async_context(open_pitfalls(settings))
+            yield state
 
     app = FastAPI(
         title=TITLE,
@@ -38,5 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, settings)
     # ... and FastAPI's own limit cuts off a streamed body once it passes the limit.
     app.include_router(create_router(settings), max_body_size=settings.max_body_bytes)
+    if settings.lab_pitfalls:  # counter-examples for the lessons, never on by default
+        app.include_router(create_pitfalls_router(), max_body_size=settings.max_body_bytes)
     install_docs(app)
     return app

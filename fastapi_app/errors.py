@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared_model.errors import (
     INTERNAL_ERROR_DETAIL,
+    ServiceError,
     body_too_large_detail,
     error_items,
     json_invalid,
@@ -26,6 +27,14 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": error_items(exc.errors())}, status_code=422)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status_code >= 500:  # say why in the log; the client reads only the detail
+            log.warning(
+                "%s %s: %s (%r)", request.method, request.url.path, exc.detail, exc.__cause__
+            )
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -4,16 +4,17 @@ No `from __future__ import annotations` here: FastAPI reads the annotations at d
 and the batch model is a local name it could not resolve from a string.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
-from fastapi_app.deps import PredictorDep
+from fastapi_app.deps import FeaturesDep, ModelRunnerDep, PredictorDep
 from shared_model.card import ModelCard
 from shared_model.schemas import (
     BatchPredictResponse,
     ErrorResponse,
     HealthResponse,
+    PatientId,
     PredictRequest,
     PredictResponse,
     ValidationErrorResponse,
@@ -24,6 +25,16 @@ from shared_model.settings import Settings
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES"},
     422: {"model": ValidationErrorResponse, "description": "Body breaks the data contract"},
+}
+QUEUE_FULL: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "MICROBATCH_MAX_QUEUE requests already wait"},
+}
+UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "The feature service has no such patient"},
+    422: {"model": ValidationErrorResponse, "description": "The id cannot be a patient's"},
+    502: {"model": ErrorResponse, "description": "The feature service answered no patient"},
+    503: {"model": ErrorResponse, "description": "The feature service is unavailable"},
+    504: {"model": ErrorResponse, "description": "No answer within FEATURE_TIMEOUT_MS"},
 }
 
 
@@ -41,14 +52,30 @@ def create_router(settings: Settings) -> APIRouter:
     async def model_card(predictor: PredictorDep) -> ModelCard:
         return predictor.card
 
-    # Plain `def`: inference is blocking CPU work, so FastAPI runs it in its threadpool and
-    # the event loop stays free for other requests (health checks included).
-    @router.post("/predict", responses=BODY_ERRORS)
-    def predict(patient: PredictRequest, predictor: PredictorDep) -> PredictResponse:
-        return predictor.predict(patient)
+    if settings.microbatch_max_size:
+        # async: the request only waits on the batcher, which runs the model in its own
+        # thread on all the patients that arrived together (MICROBATCH_MAX_SIZE at most).
+        @router.post("/predict", responses=BODY_ERRORS | QUEUE_FULL)
+        async def predict(patient: PredictRequest, model: ModelRunnerDep) -> PredictResponse:
+            return await model.predict(patient)
+    else:
+        # Plain `def`: inference is blocking CPU work, so FastAPI runs it in its threadpool
+        # and the event loop stays free for other requests (health checks included).
+        @router.post("/predict", responses=BODY_ERRORS)
+        def predict(patient: PredictRequest, predictor: PredictorDep) -> PredictResponse:
+            return predictor.predict(patient)
 
     @router.post("/predict/batch", responses=BODY_ERRORS)
     def predict_batch(batch: BatchPredictRequest, predictor: PredictorDep) -> BatchPredictResponse:
         return predictor.predict_batch(batch.instances)
+
+    @router.get("/patients/{patient_id}/prediction", responses=UPSTREAM_ERRORS)
+    async def patient_prediction(
+        patient_id: Annotated[PatientId, Path()], features: FeaturesDep, model: ModelRunnerDep
+    ) -> PredictResponse:
+        # async: while the feature service takes its ~50 ms, this request holds no thread and
+        # the loop serves others, so one worker keeps many of these in flight at once.
+        patient = await features.fetch(patient_id)
+        return await model.predict(patient)
 
     return router

@@ -17,11 +17,13 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from shared_model.errors import (
     INTERNAL_ERROR_DETAIL,
     InvalidBody,
+    ServiceError,
     body_too_large_detail,
     error_items,
     parse_json_object,
     status_detail,
 )
+from shared_model.schemas import PatientPath
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +45,28 @@ def require_json_object() -> None:
         request.get_json()
 
 
+# flask-openapi3 validates path parameters and bodies with pydantic models and hands either
+# error to the hook below; the model's name (the error's title) tells which. FastAPI starts
+# each item's loc with where the value came from, so this does the same.
+PATH_MODELS = frozenset({PatientPath.__name__})
+
+
 def validation_error_response(exc: ValidationError) -> Response:
-    """flask-openapi3's hook: the 422 response for a pydantic error in the request body."""
-    return make_response(jsonify(detail=error_items(exc.errors(include_url=False), ("body",))), 422)
+    """flask-openapi3's hook: the 422 response for a pydantic error in the path or the body."""
+    where = "path" if exc.title in PATH_MODELS else "body"
+    return make_response(jsonify(detail=error_items(exc.errors(include_url=False), (where,))), 422)
 
 
 def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidBody)
     def invalid_body(exc: InvalidBody) -> ResponseReturnValue:
         return jsonify(detail=exc.items), 422
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError) -> ResponseReturnValue:
+        if exc.status_code >= 500:  # say why in the log; the client reads only the detail
+            log.warning("%s %s: %s (%r)", request.method, request.path, exc.detail, exc.__cause__)
+        return jsonify(detail=exc.detail), exc.status_code
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:

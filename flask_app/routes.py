@@ -11,11 +11,13 @@ from flask_openapi3 import APIBlueprint
 
 from flask_app.errors import require_json_object
 from shared_model.card import ModelCard
+from shared_model.feature_clients import FeatureClient
 from shared_model.predictor import Predictor
 from shared_model.schemas import (
     BatchPredictResponse,
     ErrorResponse,
     HealthResponse,
+    PatientPath,
     PredictRequest,
     PredictResponse,
     ValidationErrorResponse,
@@ -24,10 +26,20 @@ from shared_model.schemas import (
 from shared_model.settings import Settings
 
 BODY_ERRORS: dict[int, Any] = {413: ErrorResponse, 422: ValidationErrorResponse}
+# 404 unknown patient, 422 an id that cannot be one, 502/503/504 the feature service failed.
+UPSTREAM_ERRORS: dict[int, Any] = {
+    404: ErrorResponse,
+    422: ValidationErrorResponse,
+    **dict.fromkeys((502, 503, 504), ErrorResponse),
+}
 
 
 def predictor() -> Predictor:
     return current_app.extensions["predictor"]
+
+
+def features() -> FeatureClient:
+    return current_app.extensions["features"]
 
 
 def create_blueprint(settings: Settings) -> APIBlueprint:
@@ -52,5 +64,14 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
     @bp.post("/predict/batch", responses={200: BatchPredictResponse, **BODY_ERRORS})
     def predict_batch(body: BatchPredictRequest) -> dict[str, Any]:
         return predictor().predict_batch(body.instances).model_dump()
+
+    prediction_responses = {200: PredictResponse, **UPSTREAM_ERRORS}
+
+    @bp.get("/patients/<patient_id>/prediction", responses=prediction_responses)
+    def patient_prediction(path: PatientPath) -> dict[str, Any]:
+        # The worker (or its thread) is held for the whole round trip: with 50 ms upstream,
+        # one sync worker answers at most 1 / 0.05 s = 20 of these a second (Little's law).
+        patient = features().fetch(path.patient_id)
+        return predictor().predict(patient).model_dump()
 
     return bp

@@ -26,6 +26,20 @@ class InvalidBody(Exception):
         self.items = items
 
 
+class ServiceError(Exception):
+    """A request that cannot be served for a reason the client should read.
+
+    Subclasses fix the status; both apps answer ``{"detail": detail}`` with it. What caused it
+    (the client library's exception) is chained as ``__cause__`` for the log, never sent.
+    """
+
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 def error_items(
     errors: Iterable[Mapping[str, Any]], loc_prefix: tuple[str, ...] = ()
 ) -> list[ErrorItem]:

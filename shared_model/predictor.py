@@ -73,12 +73,15 @@ class Predictor:
         return cls(estimator, card)
 
     def predict(self, patient: Patient) -> PredictResponse:
-        batch = self.predict_batch([patient])
-        return PredictResponse(
-            prediction=batch.predictions[0],
-            model_version=batch.model_version,
-            warnings=batch.warnings[0],
-        )
+        return self.predict_each([patient])[0]
+
+    def predict_each(self, patients: Sequence[Patient]) -> list[PredictResponse]:
+        """One vectorized call, answered as one /predict response per patient (micro-batching)."""
+        batch = self.predict_batch(patients)
+        return [
+            PredictResponse(prediction=prediction, model_version=batch.model_version, warnings=w)
+            for prediction, w in zip(batch.predictions, batch.warnings, strict=True)
+        ]
 
     def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
         """All rows in one vectorized estimator call: 64 rows cost about what one row does."""

@@ -84,6 +84,20 @@ FEATURE_NAMES: tuple[str, ...] = tuple(Patient.model_fields)
 PredictRequest = Patient
 
 
+# A patient's row in the data set, as the I/O-bound route takes it from the URL. Only the
+# feature service knows which ids exist (0 to 441): a negative id can never exist, so it is a
+# 422 here, while an id the service does not know is its 404.
+PatientId = Annotated[
+    int, Field(ge=0, description="Row of the data set the feature service serves (0 to 441)")
+]
+
+
+class PatientPath(BaseModel):
+    """The path parameters of GET /patients/{patient_id}/prediction."""
+
+    patient_id: PatientId
+
+
 class PredictResponse(BaseModel):
     prediction: float = Field(
         description="Predicted disease progression one year after baseline (the study's scale)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -25,9 +25,58 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1, description="Largest request body accepted; larger gets 413."
     )
 
+    # The I/O-bound route, GET /patients/{id}/prediction, and the feature service it calls.
+    feature_service_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8100"),
+        description="Where the I/O-bound route fetches a patient's features.",
+    )
+    feature_timeout_ms: float = Field(
+        default=1000,
+        gt=0,
+        description="Most time to wait for the feature service's answer; past it, 504.",
+    )
+    feature_connect_timeout_ms: float = Field(
+        default=250,
+        gt=0,
+        description="Most time to wait for a connection to the feature service; past it, 503.",
+    )
+    feature_pool_size: int = Field(
+        default=100,
+        ge=1,
+        description="Connections each app process may hold open to the feature service.",
+    )
+
+    # Dynamic micro-batching of POST /predict (FastAPI app only); 0 turns it off.
+    microbatch_max_size: int = Field(
+        default=0, ge=0, description="Most requests in one model call; 0 means no batching."
+    )
+    microbatch_max_wait_ms: float = Field(
+        default=2,
+        ge=0,
+        description="Most time the oldest request waits for others to join its batch.",
+    )
+    microbatch_max_queue: int = Field(
+        default=1000, ge=1, description="Requests waiting for a batch; one more gets 503."
+    )
+
+    # The lessons' counter-examples under /pitfalls (FastAPI app only), off unless asked for.
+    lab_pitfalls: bool = Field(
+        default=False, description="Mount the /pitfalls routes: what not to copy, to measure."
+    )
+    lab_pool_size: int = Field(
+        default=2,
+        ge=1,
+        description="Threads or processes behind /pitfalls/predict/thread-pool and process-pool.",
+    )
+
     @property
     def card_path(self) -> Path:
         return self.model_path.with_name("model_card.json")
+
+    @property
+    def feature_base_url(self) -> str:
+        """The feature service's URL without a trailing slash, ready for "/features/{id}"."""
+        return str(self.feature_service_url).rstrip("/")
 
 
 def get_settings() -> Settings:
