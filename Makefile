@@ -53,6 +53,10 @@ serve-fastapi: $(MODEL)
 serve-flask: $(MODEL)
 	$(BIN)/gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app
 
+# The feature service the I/O route calls: FEATURES_PORT (8100), FEATURE_LATENCY_MS (50).
+serve-features: $(STAMP)
+	$(BIN)/python -m benchmarks.feature_service
+
 locust: $(STAMP)
 	$(BIN)/locust -f benchmarks/locustfile.py --web-host 127.0.0.1
 

@@ -27,21 +27,43 @@ def curl_line(url: str) -> str:
 
 def lab_specs() -> list[servers.ServerSpec]:
     workers = int(os.environ.get("WORKERS", "1"))
-    specs = [
-        servers.fastapi_uvicorn(int(os.environ.get("FASTAPI_PORT", "8000")), workers),
-        servers.flask_gunicorn(int(os.environ.get("FLASK_PORT", "5001")), workers),
-    ]
+    # The feature service starts first: both apps' I/O route calls it, wherever FEATURES_PORT
+    # put it. FEATURE_LATENCY_MS (50) reaches it through the environment.
+    features = servers.feature_service(int(os.environ.get("FEATURES_PORT", "8100")))
+    app_env = {"FEATURE_SERVICE_URL": features.url}
+    fastapi = servers.fastapi_uvicorn(
+        int(os.environ.get("FASTAPI_PORT", "8000")), workers, extra_env=app_env
+    )
+    flask = servers.flask_gunicorn(
+        int(os.environ.get("FLASK_PORT", "5001")), workers, extra_env=app_env
+    )
+    specs = [features, fastapi, flask]
     if LOCUSTFILE.exists():
         port = int(os.environ.get("LOCUST_PORT", "8089"))
-        argv = [servers.PYTHON, "-m", "locust", "-f", str(LOCUSTFILE),
-                "--web-host", "127.0.0.1", "--web-port", str(port),
-                "--host", f"http://127.0.0.1:{specs[0].port}"]
+        argv = [
+            servers.PYTHON,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(port),
+            "--host",
+            fastapi.url,
+        ]
         specs.append(servers.ServerSpec("locust", argv, port, ready_path="/"))
     return specs
 
 
 def check_ports(specs: list[servers.ServerSpec]) -> list[str]:
-    hints = {"fastapi": "FASTAPI_PORT", "flask": "FLASK_PORT", "locust": "LOCUST_PORT"}
+    hints = {
+        "fastapi": "FASTAPI_PORT",
+        "flask": "FLASK_PORT",
+        "locust": "LOCUST_PORT",
+        "features": "FEATURES_PORT",
+    }
     return [
         f"Port {spec.port} ({spec.name}) is in use. Stop what holds it, or pick another: "
         f"{hints.get(spec.name, 'PORT')}={spec.port + 1} make run"
@@ -58,10 +80,15 @@ def banner(running: list[servers.RunningServer]) -> str:
         url = by_name[name].url
         lines.append(f"  {label:<26} {url}   docs: {url}/docs   ({workers} worker(s))")
     if "locust" in by_name:
-        lines.append(f"  {'Locust web UI':<26} {by_name['locust'].url}   "
-                     "(set Host to either app's URL)")
+        lines.append(
+            f"  {'Locust web UI':<26} {by_name['locust'].url}   (set Host to either app's URL)"
+        )
+    features = by_name["features"].url
+    lines.append(f"  {'Feature service':<26} {features}   (GET /features/0 to 441, after a delay)")
     lines += ["", "Ask both apps for the same prediction:"]
     lines += [f"  {curl_line(by_name[name].url)}" for name in ("fastapi", "flask")]
+    lines += ["", "... and for one that waits on the feature service first (the I/O route):"]
+    lines += [f"  curl -s {by_name[n].url}/patients/0/prediction" for n in ("fastapi", "flask")]
     lines += ["", "Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
@@ -81,8 +108,9 @@ def main() -> int:
         print(banner(running), flush=True)
         while not stop.wait(0.5):
             if dead := [s for s in running if s.process.poll() is not None]:
-                print(f"{dead[0].spec.name} stopped unexpectedly; stopping the lab.",
-                      file=sys.stderr)
+                print(
+                    f"{dead[0].spec.name} stopped unexpectedly; stopping the lab.", file=sys.stderr
+                )
                 return 1
         return 0
     except servers.ServerFailed as exc:
