@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MODEL  := shared_model/model.pkl
 
-.PHONY: setup model run test bench notebooks docs lint format serve-fastapi serve-flask serve-features locust jupyter clean
+.PHONY: setup model run test bench notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ notebooks: $(MODEL)
 
 docs: $(STAMP)
 	$(BIN)/python -m tests.doc_includes --write
+
+# The browser tests, saving their screenshots of the docs pages and Locust into docs/images.
+screenshots: $(MODEL)
+	LAB_SCREENSHOTS=docs/images $(BIN)/python -m pytest -m browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

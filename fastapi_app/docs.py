@@ -39,7 +39,8 @@ def install_docs(app: FastAPI, static_url: str = "/static/docs") -> None:
     The recipe is FastAPI's "Custom Docs UI Static Assets (Self-Hosting)", with the assets
     taken from installed packages instead of files copied into the repository.
     """
-    assert app.openapi_url is not None, "the docs pages need the OpenAPI document"
+    if app.openapi_url is None:
+        raise ValueError("the docs pages are built from the OpenAPI document: keep openapi_url")
     openapi_url = app.openapi_url
     oauth2_redirect_url = app.swagger_ui_oauth2_redirect_url
     app.mount(

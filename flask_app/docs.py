@@ -36,6 +36,7 @@ def install_docs(app: OpenAPI) -> None:
 
 
 def _docs_policy(response: Response) -> Response:
+    """after_request: flask-openapi3's docs blueprints (/openapi/...) get the docs policy."""
     if request.blueprint in DOC_BLUEPRINTS:
         response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
     return response
