@@ -199,3 +199,55 @@ def available_cpus() -> Sequence[int]:
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))
+
+
+# Builders for the benchmark runner's server configurations (see benchmarks/matrix.py). Each
+# returns the exact command a student could type; the runner records it with every result.
+
+GUNICORN_BENCH_CONFIG = "benchmarks/gunicorn_bench.conf.py"
+
+
+def gunicorn(
+    app: str,
+    port: int,
+    workers: int = 1,
+    worker_class: str = "sync",
+    threads: int = 1,
+    preload: bool = True,
+    name: str = "gunicorn",
+    extra_env: dict[str, str] | None = None,
+) -> ServerSpec:
+    """Gunicorn with the Flask app's settings (via the bench config) and these knobs."""
+    argv = [PYTHON, "-m", "gunicorn", "-c", GUNICORN_BENCH_CONFIG, "--bind", f"127.0.0.1:{port}"]
+    argv += ["--worker-class", worker_class, "--workers", str(workers)]
+    if threads > 1:
+        argv += ["--threads", str(threads)]
+    env = {"GUNICORN_PRELOAD": "1" if preload else "0", **(extra_env or {})}
+    return ServerSpec(name, [*argv, app], port, env)
+
+
+def uvicorn(
+    app: str,
+    port: int,
+    workers: int = 1,
+    name: str = "uvicorn",
+    extra_env: dict[str, str] | None = None,
+) -> ServerSpec:
+    """Uvicorn without an access log; with workers > 1 it spawns them (nothing is shared)."""
+    argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(workers), "--no-access-log"]
+    return ServerSpec(name, argv, port, dict(extra_env or {}))
+
+
+def granian(
+    app: str,
+    interface: str,
+    port: int,
+    workers: int = 1,
+    name: str = "granian",
+    extra_env: dict[str, str] | None = None,
+) -> ServerSpec:
+    """Granian, one Rust server for WSGI and ASGI alike (access log off by default)."""
+    argv = [PYTHON, "-m", "granian", "--interface", interface, "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--workers", str(workers), app]
+    return ServerSpec(name, argv, port, dict(extra_env or {}))

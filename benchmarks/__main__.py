@@ -1,0 +1,126 @@
+"""`python -m benchmarks`: run the benchmark matrix, list what it covers, or redraw a report.
+
+python -m benchmarks run --quick                 # 4 short cells, under 2 minutes
+python -m benchmarks run                         # the full profile the docs show
+python -m benchmarks run --configs fastapi-uvicorn-1 --users 1,64 --measure 30
+python -m benchmarks run --dry-run               # print the cells and stop
+python -m benchmarks list                        # configurations, scenarios, profiles
+python -m benchmarks report benchmarks/results/runs/20250101-120000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks import matrix, models, report, runner
+
+
+def names(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def numbers(value: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in names(value))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="measure a profile's cells into one run folder")
+    run.add_argument(
+        "--quick", action="store_true", help="the quick profile (same as --profile quick)"
+    )
+    run.add_argument("--profile", choices=sorted(matrix.PROFILES), default="full")
+    run.add_argument(
+        "--output", type=Path, help="run folder (default: benchmarks/results/runs/<time>)"
+    )
+    run.add_argument("--configs", type=names, help="comma-separated configuration names")
+    run.add_argument("--scenarios", type=names, help="comma-separated scenario names")
+    run.add_argument("--models", type=names, help="comma-separated: default, forest")
+    run.add_argument("--users", type=numbers, help="comma-separated user counts, e.g. 1,8,64")
+    run.add_argument("--warmup", type=float, help="seconds of load before measuring")
+    run.add_argument("--measure", type=float, help="seconds measured per cell")
+    run.add_argument("--batch-size", type=int, help="patients per request in the batch scenario")
+    run.add_argument("--workers", type=int, default=2, help="N, for the *-N configurations (2)")
+    run.add_argument(
+        "--locust-processes", type=int, default=1,
+        help="Locust processes (>1 uses Locust's distributed mode via --processes)",
+    )  # fmt: skip
+    run.add_argument("--server-cpus", type=numbers, help="pin servers to these cores, e.g. 0")
+    run.add_argument("--locust-cpus", type=numbers, help="pin Locust to these cores, e.g. 1")
+    run.add_argument("--model-cache", type=Path, default=models.DEFAULT_CACHE)
+    run.add_argument("--dry-run", action="store_true", help="print the cells and exit")
+
+    commands.add_parser("list", help="configurations, scenarios and profiles")
+    redraw = commands.add_parser("report", help="draw report.md and plots again from a run folder")
+    redraw.add_argument("run_dir", type=Path)
+    return parser
+
+
+def profile_from(args: argparse.Namespace) -> matrix.Profile:
+    base = matrix.PROFILES["quick" if args.quick else args.profile]
+    profile = base.override(
+        configs=args.configs,
+        scenarios=args.scenarios,
+        models=args.models,
+        users=args.users,
+        warmup_s=args.warmup,
+        measure_s=args.measure,
+        batch_size=args.batch_size,
+    )
+    matrix.check_names("configuration", profile.configs, list(matrix.CONFIGS))
+    matrix.check_names("scenario", profile.scenarios, list(matrix.SCENARIOS))
+    matrix.check_names("model", profile.models, list(matrix.MODELS))
+    if profile.measure_s <= 0 or profile.warmup_s < 0 or not profile.users:
+        raise SystemExit("--measure must be > 0, --warmup >= 0, and --users not empty")
+    return profile
+
+
+def list_everything() -> None:
+    print("Configurations (N = --workers):")
+    for config in matrix.CONFIGS.values():
+        print(f"  {config.name:<36} {config.about}")
+    print("Scenarios (user classes in benchmarks/locustfile.py):")
+    for scenario in matrix.SCENARIOS.values():
+        print(f"  {scenario.name:<10} {scenario.user_class:<20} {scenario.about}")
+    print("Profiles:")
+    for profile in matrix.PROFILES.values():
+        count = len(matrix.cells(profile, 2))
+        print(f"  {profile.name:<6} {count} cells; {profile.about}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        list_everything()
+        return 0
+    if args.command == "report":
+        print(report.write(args.run_dir))
+        return 0
+    options = runner.RunOptions(
+        profile=profile_from(args),
+        output=args.output or runner.default_output(),
+        workers=args.workers,
+        locust_processes=args.locust_processes,
+        cpus=runner.plan_cpus(args.server_cpus, args.locust_cpus),
+        model_cache=args.model_cache,
+    )
+    if args.dry_run:
+        planned = matrix.cells(options.profile, options.workers)
+        for cell in planned:
+            print(f"  {cell.label}  workers={cell.workers}")
+        minutes = runner.estimate_s(options, len(planned)) / 60
+        print(f"{len(planned)} cells, about {minutes:.0f} min; CPUs: {options.cpus.note}")
+        return 0
+    runner.run(options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Measure processes from outside: CPU over a time window, memory per worker, generator saturation.
+
+The runner samples the server's and Locust's process trees in a background thread while a
+cell runs, then reads CPU over exactly the window Locust measured (interpolated between
+samples). Memory comes from /proc via psutil's memory_full_info: RSS counts every page a
+process maps, shared or not; PSS splits each shared page among the processes sharing it (so
+PSS adds up across processes); USS counts only pages no other process has, which is what
+stopping that one worker would give back.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import psutil
+
+MIB = 1024 * 1024
+
+# Locust itself warns above 90 % CPU: past that, a generator process queues its own requests,
+# so the latencies and the throughput it reports describe Locust, not the server.
+SATURATION_THRESHOLD_PCT = 90.0
+
+
+def generator_saturated(
+    process_cpu_pct: Sequence[float], cores: int, threshold: float = SATURATION_THRESHOLD_PCT
+) -> bool:
+    """Did the load generator run out of CPU during the window?
+
+    Each Locust process runs on one core at most (gevent, one thread), so any single process
+    at the threshold is saturated; and all of them together cannot use more than the cores
+    they are pinned to.
+    """
+    if not process_cpu_pct:
+        return False
+    return max(process_cpu_pct) >= threshold or sum(process_cpu_pct) >= threshold * cores
+
+
+def tree(root_pid: int) -> list[psutil.Process]:
+    """The root process and all its descendants alive now."""
+    try:
+        root = psutil.Process(root_pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@dataclass
+class CpuSample:
+    at: float  # Unix time
+    seconds: dict[int, float]  # pid -> user + system CPU seconds so far
+
+
+class CpuSampler:
+    """Samples the CPU time of named process trees every `interval` seconds, in a thread."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.roots: dict[str, int] = {}
+        self.samples: dict[str, list[CpuSample]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._lock = threading.Lock()
+
+    def watch(self, name: str, root_pid: int) -> None:
+        with self._lock:
+            self.roots[name] = root_pid
+            self.samples.setdefault(name, [])
+        self._sample(name, root_pid)
+
+    def start(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                roots = dict(self.roots)
+            for name, pid in roots.items():
+                self._sample(name, pid)
+
+    def _sample(self, name: str, root_pid: int) -> None:
+        seconds: dict[int, float] = {}
+        for process in tree(root_pid):
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            seconds[process.pid] = times.user + times.system
+        sample = CpuSample(time.time(), seconds)
+        with self._lock:
+            self.samples[name].append(sample)
+
+    def cpu_pct(self, name: str, start: float, end: float) -> dict[int, float]:
+        """Each process's CPU use over [start, end], in % of one core."""
+        with self._lock:
+            samples = list(self.samples.get(name, []))
+        return cpu_pct_over(samples, start, end)
+
+
+def cpu_pct_over(samples: Sequence[CpuSample], start: float, end: float) -> dict[int, float]:
+    """Per-process CPU % of one core over [start, end], interpolating between samples.
+
+    Each process is read over the part of the window its samples cover: Locust exits a moment
+    after its window closes, and a process may start or stop inside it, so rather than invent
+    readings past a process's last sample, its average is taken over what was seen. A process
+    seen for less than half the window is left out.
+    """
+    series: dict[int, list[tuple[float, float]]] = {}
+    for sample in samples:
+        for pid, seconds in sample.seconds.items():
+            series.setdefault(pid, []).append((sample.at, seconds))
+    result = {}
+    for pid, points in series.items():
+        first, last = max(start, points[0][0]), min(end, points[-1][0])
+        if len(points) < 2 or last - first < 0.5 * (end - start) or last <= first:
+            continue
+        used = _at(points, last) - _at(points, first)
+        result[pid] = max(0.0, used / (last - first) * 100)
+    return result
+
+
+def _at(points: Sequence[tuple[float, float]], at: float) -> float:
+    """CPU seconds at time `at`, linear between the two samples around it."""
+    times = [t for t, _ in points]
+    index = min(max(bisect_left(times, at), 1), len(points) - 1)
+    (t0, s0), (t1, s1) = points[index - 1], points[index]
+    weight = 0.0 if t1 <= t0 else min(max((at - t0) / (t1 - t0), 0.0), 1.0)
+    return s0 + weight * (s1 - s0)
+
+
+@dataclass
+class ProcessMemory:
+    pid: int
+    role: str  # "worker", "master" or "helper" (a multiprocessing resource tracker)
+    rss: int
+    pss: int | None  # Linux only
+    uss: int
+
+
+@dataclass
+class TreeMemory:
+    processes: list[ProcessMemory]
+
+    @property
+    def workers(self) -> list[ProcessMemory]:
+        return [p for p in self.processes if p.role == "worker"]
+
+    def per_worker_mib(self, kind: str) -> float | None:
+        """Mean over the workers of "rss", "pss" or "uss", in MiB; None where unavailable."""
+        values = [getattr(p, kind) for p in self.workers]
+        if not values or None in values:
+            return None
+        return statistics.mean(values) / MIB
+
+    @property
+    def total_pss_mib(self) -> float | None:
+        """All processes' PSS together: the server's real share of the machine's memory."""
+        values = [p.pss for p in self.processes]
+        if not values or None in values:
+            return None
+        return sum(v for v in values if v is not None) / MIB
+
+
+def tree_memory(root_pid: int) -> TreeMemory:
+    """Memory of a server's processes; its workers are the root's children, or the root alone.
+
+    Gunicorn and Granian fork workers under a master; `uvicorn --workers N` spawns them beside
+    a resource tracker; a single-process server is its own worker.
+    """
+    processes = tree(root_pid)
+    children = [p for p in processes[1:] if p.ppid() == root_pid and not _is_helper(p)]
+    measured: list[ProcessMemory] = []
+    for process in processes:
+        if process.pid == root_pid:
+            role = "worker" if not children else "master"
+        elif process in children:
+            role = "worker"
+        else:
+            role = "helper"
+        try:
+            info = process.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        measured.append(
+            ProcessMemory(process.pid, role, info.rss, getattr(info, "pss", None), info.uss)
+        )
+    return TreeMemory(measured)
+
+
+def _is_helper(process: psutil.Process) -> bool:
+    try:
+        return "resource_tracker" in " ".join(process.cmdline())
+    except psutil.NoSuchProcess:
+        return True
+
+
+def total_and_busiest(per_process: Mapping[int, float]) -> tuple[float, float]:
+    """(all processes together, the busiest one), each in % of one core."""
+    values = list(per_process.values())
+    return (sum(values), max(values)) if values else (0.0, 0.0)

@@ -1,0 +1,100 @@
+"""Where a run's numbers came from: the machine, the versions, the git revision, the commands.
+
+A number without its context is not shown to students, so every run writes this beside its
+results. Paths inside the repository are written relative to it and the interpreter as
+`python`, so a committed run names no folder of the machine that made it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks.servers import PYTHON, ROOT
+
+# The distributions whose versions can move a result.
+PACKAGES = (
+    "fastapi", "starlette", "pydantic", "pydantic-core", "flask", "werkzeug", "flask-openapi3",
+    "uvicorn", "uvicorn-worker", "uvloop", "httptools", "gunicorn", "gevent", "granian",
+    "scikit-learn", "numpy", "scipy", "joblib", "locust", "geventhttpclient", "psutil",
+    "matplotlib",
+)  # fmt: skip
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux reads /proc/cpuinfo; elsewhere platform's guess)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+        "cpu_model": cpu_model(),
+        "logical_cpus": psutil.cpu_count(logical=True),
+        "physical_cpus": psutil.cpu_count(logical=False),
+        "cpus_available_to_run": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "memory_total_mib": round(psutil.virtual_memory().total / 2**20),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+    }
+
+
+def versions() -> dict[str, str]:
+    found = {"python": f"{platform.python_implementation()} {platform.python_version()}"}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git() -> dict[str, Any]:
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {
+        "revision": run("rev-parse", "HEAD") or "unknown",
+        "branch": run("rev-parse", "--abbrev-ref", "HEAD") or "unknown",
+        # Uncommitted changes to tracked files: the revision alone does not describe the code.
+        "dirty": bool(status),
+        "dirty_files": status.splitlines()[:50],
+    }
+
+
+def shown_path(value: str) -> str:
+    """A path or argument with the repository's own folder removed."""
+    return value.replace(str(ROOT) + os.sep, "").replace(str(ROOT), ".")
+
+
+def command_line(
+    argv: Iterable[str], env: Mapping[str, str] | None = None, cpus: Iterable[int] | None = None
+) -> str:
+    """A command as a student could type it: its variables, `taskset` for the pinning, `python`."""
+    parts = [f"{name}={shlex.quote(shown_path(value))}" for name, value in (env or {}).items()]
+    if cpus:
+        parts += ["taskset", "-c", ",".join(str(cpu) for cpu in sorted(cpus))]
+    parts += ["python" if arg == PYTHON else shlex.quote(shown_path(arg)) for arg in argv]
+    return " ".join(parts)

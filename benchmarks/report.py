@@ -1,0 +1,339 @@
+"""Turn a run folder's results.csv and meta.json into report.md and its matplotlib plots.
+
+Reads only those two files, so a report can be drawn again (`python -m benchmarks report DIR`)
+without measuring again. Every table says where its numbers came from; cells where the load
+generator saturated are marked wherever they appear, because they measure Locust.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, no GUI toolkit, same output everywhere
+
+import matplotlib.pyplot as plt  # after choosing the backend
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+Row = dict[str, str]
+SATURATED = "generator saturated"
+
+
+def read_rows(run_dir: Path) -> list[Row]:
+    with (run_dir / "results.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def number(value: str) -> float | None:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(result) else result
+
+
+def fmt(value: str, digits: int = 0) -> str:
+    parsed = number(value)
+    return "" if parsed is None else f"{parsed:,.{digits}f}"
+
+
+def write(run_dir: Path) -> Path:
+    """Write report.md and plots/*.png for the run in run_dir; return the report's path."""
+    meta = json.loads((run_dir / "meta.json").read_text())
+    rows = read_rows(run_dir)
+    ok = [row for row in rows if row["status"] == "ok"]
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    lines = header(run_dir, meta) + warnings(rows)
+    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row in ok:
+        groups[(row["model"], row["scenario"])].append(row)
+    for (model, scenario), group in groups.items():
+        stem = f"{model}-{scenario}"
+        throughput_plot(group, plots / f"{stem}-throughput.png", f"{model} model, {scenario}")
+        latency_plot(group, plots / f"{stem}-latency.png", f"{model} model, {scenario}")
+        lines += section(model, scenario, group, meta, stem)
+    lines += memory_section(ok) + contract_section(ok) + columns_section()
+    path = run_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
+    machine, versions, git, profile = (
+        meta["machine"],
+        meta["versions"],
+        meta["git"],
+        meta["profile"],
+    )
+    plan = meta["cpu_plan"]
+    dirty = " (with uncommitted changes)" if git.get("dirty") else ""
+    shown = ", ".join(
+        f"{name} {versions[name]}"
+        for name in ("fastapi", "flask", "pydantic", "uvicorn", "gunicorn", "granian", "locust")
+        if name in versions
+    )
+    return [
+        f"# Benchmark run {run_dir.name}",
+        "",
+        f"- **Machine**: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, "
+        f"{machine['system']} {machine['release']}; load average at start "
+        f"{machine.get('load_average_at_start')}.",
+        f"- **Pinning**: {plan['note']} (server CPUs {plan['server_cpus'] or 'any'}, "
+        f"Locust CPUs {plan['locust_cpus'] or 'any'}); BLAS/OpenMP threads capped at 1 per "
+        "process.",
+        f"- **Code**: git {git['revision'][:12]}{dirty}; {versions['python']}; {shown}.",
+        f"- **Profile** `{profile['name']}`: warm-up {profile['warmup_s']:g} s, then a "
+        f"{profile['measure_s']:g} s measured window per cell; N = {meta['workers_n']} "
+        f"workers; {meta['locust_processes']} Locust process(es); batch size "
+        f"{profile['batch_size']}.",
+        f"- **Started** {meta['started_at']}, finished {meta.get('finished_at', 'not finished')}.",
+        "",
+        "Numbers from one machine, one run: compare rows of this report with each other, not "
+        "with another machine. Users are closed-loop (each waits for its answer before sending "
+        "again), so requests per second follow from latency and concurrency. Exact commands "
+        "per cell are in meta.json; column meanings at the end.",
+        "",
+    ]
+
+
+def warnings(rows: Sequence[Row]) -> list[str]:
+    saturated = [row for row in rows if row.get("generator_saturated") == "True"]
+    failing = [row for row in rows if row["status"] == "ok" and (number(row["failures"]) or 0)]
+    broken = [row for row in rows if row["status"] != "ok"]
+    if not (saturated or failing or broken):
+        return ["No cell saturated the load generator, failed a request or failed to run.", ""]
+    lines = ["## Read these first", ""]
+    if saturated:
+        lines.append(
+            f"- **{len(saturated)} cell(s) saturated the load generator** (a Locust process at "
+            "or above 90 % of a core): they measure Locust, not the server, and are marked "
+            f"*{SATURATED}* below and with an x in the plots. Give Locust more cores "
+            "(`--locust-cpus`, `--locust-processes`) to measure them."
+        )
+    if failing:
+        cells = ", ".join(f"{r['cell']} ({r['failures']}: {r['first_error']})" for r in failing)
+        lines.append(f"- **Cells with failed requests**: {cells}.")
+    if broken:
+        cells = ", ".join(f"{r['cell']} {r['config']}: {r['status']}" for r in broken)
+        lines.append(f"- **Cells that did not run**: {cells}. See their cells/ folder logs.")
+    return [*lines, ""]
+
+
+def section(
+    model: str, scenario: str, rows: Sequence[Row], meta: dict[str, Any], stem: str
+) -> list[str]:
+    info = meta["models"].get(model, {})
+    rows_per_s = scenario != "single"
+    lines = [
+        f"## {model} model ({info.get('estimator', '?')}, version {info.get('version', '?')}),"
+        f" scenario {scenario}",
+        "",
+        f"![Throughput vs users](plots/{stem}-throughput.png)",
+        "",
+        f"![Latency percentiles vs users](plots/{stem}-latency.png)",
+        "",
+        "| configuration | workers | users | req/s | "
+        + ("rows/s | " if rows_per_s else "")
+        + "p50 ms | p95 ms | p99 ms | failures | server CPU % | Locust CPU % | note |",
+        "|---|---:|---:|---:|"
+        + ("---:|" if rows_per_s else "")
+        + "---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in sorted(rows, key=lambda r: (r["config"], int(r["users"]))):
+        note = [SATURATED] if row["generator_saturated"] == "True" else []
+        if row["kind"] == "tutorial":
+            note.append("tutorial snippet")
+        lines.append(
+            f"| {row['config']} | {row['workers']} | {row['users']} | {fmt(row['rps'], 1)} | "
+            + (f"{fmt(row['rows_per_s'], 0)} | " if rows_per_s else "")
+            + f"{fmt(row['p50_ms'])} | {fmt(row['p95_ms'])} | {fmt(row['p99_ms'])} | "
+            f"{row['failures']} | {fmt(row['server_cpu_pct'])} | {fmt(row['locust_cpu_pct'])} | "
+            f"{', '.join(note)} |"
+        )
+    return [*lines, ""]
+
+
+def by_config(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    grouped: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row["config"]].append(row)
+    return {name: sorted(group, key=lambda r: int(r["users"])) for name, group in grouped.items()}
+
+
+def throughput_plot(rows: Sequence[Row], path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for name, group in sorted(by_config(rows).items()):
+        users = [int(r["users"]) for r in group]
+        rps = [number(r["rps"]) or 0.0 for r in group]
+        style = "--" if group[0]["kind"] == "tutorial" else "-"
+        (line,) = ax.plot(users, rps, style, marker="o", label=name)
+        hot = [
+            (u, v)
+            for u, v, r in zip(users, rps, group, strict=True)
+            if r["generator_saturated"] == "True"
+        ]
+        if hot:
+            ax.plot(*zip(*hot, strict=True), "x", color=line.get_color(), markersize=12)
+    users_axis(ax, rows)
+    ax.set_ylim(bottom=0)  # from zero: a cut axis makes small differences look large
+    ax.set_xlabel("concurrent users (closed loop)")
+    ax.set_ylabel("requests per second")
+    saturated = any(r["generator_saturated"] == "True" for r in rows)
+    ax.set_title(
+        f"Throughput vs users: {title}" + ("  (x: generator saturated)" if saturated else "")
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def latency_plot(rows: Sequence[Row], path: Path, title: str) -> None:
+    grouped = sorted(by_config(rows).items())
+    columns = min(4, len(grouped))
+    lines_of_plots = math.ceil(len(grouped) / columns)
+    fig, axes = plt.subplots(
+        lines_of_plots, columns, figsize=(3.4 * columns, 2.8 * lines_of_plots + 0.6),
+        sharex=True, sharey=True, squeeze=False,
+    )  # fmt: skip
+    for ax, (name, group) in zip(axes.flat, grouped, strict=False):
+        users = [int(r["users"]) for r in group]
+        for column, style in (("p50_ms", "-"), ("p95_ms", "--"), ("p99_ms", ":")):
+            values = [number(r[column]) for r in group]
+            ax.plot(
+                users, [v if v else math.nan for v in values], style, marker=".", label=column[:3]
+            )
+        ax.set_title(name, fontsize=8)
+        users_axis(ax, rows)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(PLAIN)
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(grouped) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    fig.supxlabel("concurrent users (closed loop)")
+    fig.supylabel("latency, ms (log scale)")
+    fig.suptitle(f"Latency percentiles vs users: {title}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
+
+
+def users_axis(ax: Axes, rows: Sequence[Row]) -> None:
+    """Users on a log-2 axis, ticked at the levels measured, labelled as plain numbers."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({int(r["users"]) for r in rows}))
+    ax.xaxis.set_major_formatter(PLAIN)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def memory_section(rows: Sequence[Row]) -> list[str]:
+    """Memory per worker, read after each configuration's most loaded cell per model."""
+    latest: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        key = (row["model"], row["config"])
+        if key not in latest or int(row["users"]) >= int(latest[key]["users"]):
+            latest[key] = row
+    if not latest:
+        return []
+    lines = [
+        "## Memory per worker",
+        "",
+        "Read from /proc (psutil `memory_full_info`) after the configuration's most loaded "
+        "cell, per model. RSS counts shared pages in full in every process; PSS shares them "
+        "out (PSS adds up: the total is the server's real footprint, master included); USS is "
+        "what a worker holds alone. Compare the preloaded and non-preloaded Gunicorn rows, and "
+        "Uvicorn's spawned workers.",
+        "",
+        "| model | configuration | workers | preload | RSS MiB/worker | PSS MiB/worker | "
+        "USS MiB/worker | PSS MiB total |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for (model, config), row in sorted(latest.items()):
+        lines.append(
+            f"| {model} | {config} | {row['workers']} | {row['preload'] or 'n/a'} | "
+            f"{fmt(row['rss_mib_per_worker'], 1)} | {fmt(row['pss_mib_per_worker'], 1)} | "
+            f"{fmt(row['uss_mib_per_worker'], 1)} | {fmt(row['pss_mib_total'], 1)} |"
+        )
+    return [*lines, ""]
+
+
+# The lab's app and the tutorial snippet on the same server, worker and worker count.
+CONTRACT_PAIRS = (
+    ("fastapi-uvicorn-1", "tutorial-fastapi-uvicorn-1"),
+    ("flask-gunicorn-sync-1", "tutorial-flask-gunicorn-sync-1"),
+)
+
+
+def contract_section(rows: Sequence[Row]) -> list[str]:
+    index = {(r["model"], r["scenario"], r["config"], r["users"]): r for r in rows}
+    lines: list[str] = []
+    for lab, snippet in CONTRACT_PAIRS:
+        for (model, scenario, config, users), row in sorted(index.items()):
+            other = index.get((model, scenario, snippet, users))
+            if config != lab or other is None:
+                continue
+            lab_rps, snippet_rps = number(row["rps"]), number(other["rps"])
+            ratio = f"{lab_rps / snippet_rps:.2f}" if lab_rps and snippet_rps else ""
+            flags = (
+                SATURATED
+                if "True" in (row["generator_saturated"], other["generator_saturated"])
+                else ""
+            )
+            lines.append(
+                f"| {model} | {lab} vs {snippet} | {users} | {fmt(row['rps'], 1)} | "
+                f"{fmt(other['rps'], 1)} | {ratio} | {fmt(row['p99_ms'])} | "
+                f"{fmt(other['p99_ms'])} | {flags} |"
+            )
+    if not lines:
+        return []
+    return [
+        "## What the contract costs",
+        "",
+        "The lab's app against the tutorial snippet that validates nothing, on the same server "
+        "with the same model, scenario single. The lab's app parses with the shared schema, "
+        "range-checks, returns warnings and the model version; the snippet does none of it.",
+        "",
+        "| model | pair | users | lab req/s | snippet req/s | lab / snippet | lab p99 ms | "
+        "snippet p99 ms | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        *lines,
+        "",
+    ]
+
+
+def columns_section() -> list[str]:
+    return [
+        "## Columns of results.csv",
+        "",
+        "- `rps`: requests completed in the measured window (failures included) / window length.",
+        "  `rows_per_s`: successful predictions per second (requests x batch size).",
+        "- `p50_ms`, `p95_ms`, `p99_ms`: response-time percentiles in the window, as Locust "
+        "computes them from its histogram (whole ms below 100 ms, coarser above). `max_ms`: "
+        "the slowest request.",
+        "- `failures`: requests that failed Locust's checks (status and body shape) or the "
+        "connection; `first_error`: the most frequent failure message.",
+        "- `server_cpu_pct`: CPU of all the server's processes over the window, in % of one "
+        "core. `locust_cpu_pct`: the same for Locust; `locust_busiest_process_cpu_pct`: its "
+        "busiest process. `generator_saturated`: a Locust process at or above 90 % of a core, "
+        "or Locust as a whole at 90 % of its cores.",
+        "- `rss_mib_per_worker`, `pss_mib_per_worker`, `uss_mib_per_worker`: mean over the "
+        "worker processes, MiB; `pss_mib_total`: all the server's processes.",
+        "- `workers`, `threads`, `preload`, `server_cpus`, `locust_cpus`: how the cell ran.",
+        "",
+    ]

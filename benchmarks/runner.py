@@ -1,0 +1,308 @@
+"""Run a benchmark matrix: each cell a fresh, pinned server under headless Locust, one CSV row.
+
+Per cell: start the server on its own core(s) and wait for /health; run Locust on the
+other core(s) with a warm-up and a measured window; sample both process trees' CPU during
+the window; read the server's memory per worker; stop the server gracefully. Rows are
+appended to results.csv as they finish, so an interrupted run keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import loadgen, matrix, measure, models, provenance, report, servers
+
+DEFAULT_OUTPUT = servers.ROOT / "benchmarks" / "results" / "runs"
+
+COLUMNS = (
+    "cell", "model", "model_estimator", "model_version",
+    "config", "kind", "framework", "server", "worker", "workers", "threads", "preload",
+    "scenario", "batch_size", "users", "locust_processes",
+    "status", "requests", "failures", "window_s", "rps", "rows_per_s",
+    "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms",
+    "server_cpu_pct", "locust_cpu_pct", "locust_busiest_process_cpu_pct", "generator_saturated",
+    "server_processes", "rss_mib_per_worker", "pss_mib_per_worker", "uss_mib_per_worker",
+    "pss_mib_total", "server_cpus", "locust_cpus", "first_error",
+)  # fmt: skip
+
+# Seconds a cell spends outside its warm-up and window (start-up of both, memory, stop),
+# for the estimate printed before a run; measured runs replace it in meta.json.
+OVERHEAD_PER_CELL_S = 12
+
+
+@dataclass(frozen=True)
+class CpuPlan:
+    server: set[int] | None
+    locust: set[int] | None
+    note: str
+
+
+def plan_cpus(server: Sequence[int] | None = None, locust: Sequence[int] | None = None) -> CpuPlan:
+    """Server and load generator on separate cores: the first core for the server, the rest
+    for Locust (and this runner), unless told otherwise. One core, or an OS that cannot pin:
+    unpinned, and said so."""
+    if not hasattr(os, "sched_setaffinity"):
+        return CpuPlan(None, None, "unpinned: this OS cannot pin processes to cores")
+    if server and locust:
+        return CpuPlan(set(server), set(locust), "pinned as asked")
+    available = servers.available_cpus()
+    if len(available) < 2:
+        return CpuPlan(None, None, "unpinned: one core, so server and Locust share it")
+    return CpuPlan({available[0]}, set(available[1:]), "server on one core, Locust on the other(s)")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    profile: matrix.Profile
+    output: Path
+    workers: int  # N, for the configurations with many workers
+    locust_processes: int
+    cpus: CpuPlan
+    model_cache: Path = models.DEFAULT_CACHE
+
+
+def estimate_s(options: RunOptions, count: int) -> float:
+    return count * (options.profile.warmup_s + options.profile.measure_s + OVERHEAD_PER_CELL_S)
+
+
+def run(options: RunOptions) -> Path:
+    """Run every cell of the profile into options.output; return that folder."""
+    out = options.output
+    out.mkdir(parents=True, exist_ok=True)
+    planned = matrix.cells(options.profile, options.workers)
+    print(
+        f"{len(planned)} cells, about {estimate_s(options, len(planned)) / 60:.0f} min; "
+        f"results in {provenance.shown_path(str(out))}",
+        flush=True,
+    )
+    served = {name: models.prepare(name, options.model_cache) for name in options.profile.models}
+    meta = start_meta(options, served)
+    write_json(out / "meta.json", meta)
+    csv_path = out / "results.csv"
+    with csv_path.open("w", newline="") as file:
+        csv.DictWriter(file, COLUMNS).writeheader()
+    started = time.monotonic()
+    with pinned(options.cpus.locust):
+        for index, cell in enumerate(planned, start=1):
+            cell_started = time.monotonic()
+            row, commands = run_cell(cell, index, served[cell.model], options)
+            append_row(csv_path, row)
+            meta["cells"].append({"cell": row["cell"], **commands})
+            write_json(out / "meta.json", meta)
+            print(
+                progress_line(index, len(planned), row, time.monotonic() - cell_started), flush=True
+            )
+    meta["finished_at"] = now()
+    meta["duration_s"] = round(time.monotonic() - started, 1)
+    write_json(out / "meta.json", meta)
+    report.write(out)
+    print(f"Report: {provenance.shown_path(str(out / 'report.md'))}", flush=True)
+    return out
+
+
+def run_cell(
+    cell: matrix.Cell, index: int, model: models.ServedModel, options: RunOptions
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Measure one cell; a cell that cannot run gives a row with status saying why."""
+    cell_id = f"{index:03d}"
+    cell_dir = options.output / "cells" / f"{cell_id}-{cell.slug}"
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    spec = cell.config.spec(servers.free_port(), cell.workers)
+    spec.env["MODEL_PATH"] = str(model.path)
+    spec.cpus = options.cpus.server
+    load = loadgen.LoadSpec(
+        host=spec.url,
+        user_class=cell.scenario.user_class,
+        users=cell.users,
+        warmup_s=options.profile.warmup_s,
+        measure_s=options.profile.measure_s,
+        out_dir=cell_dir,
+        processes=options.locust_processes,
+        batch_size=options.profile.batch_size,
+    )
+    commands = {
+        "server": provenance.command_line(spec.argv, spec.env, spec.cpus),
+        "locust": provenance.command_line(loadgen.locust_argv(load), None, options.cpus.locust),
+    }
+    row = describe(cell, cell_id, model, options)
+    sampler = measure.CpuSampler(interval=0.1).start()
+    server: servers.RunningServer | None = None
+    locust: subprocess.Popen[bytes] | None = None
+    try:
+        server = servers.start(spec, log=cell_dir / "server.log", timeout=120)
+        sampler.watch("server", server.pid)
+        locust = loadgen.start(load, options.cpus.locust)
+        sampler.watch("locust", locust.pid)
+        loadgen.wait(locust, load)
+        result = loadgen.read_result(load)
+        memory = measure.tree_memory(server.pid)
+        if server.process.poll() is not None:
+            raise servers.ServerFailed(f"server exited during the cell:\n{server.log_tail()}")
+    except (servers.ServerFailed, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as exc:
+        row["status"] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return row, commands
+    finally:
+        if locust is not None and locust.poll() is None:
+            os.killpg(locust.pid, signal.SIGTERM)
+            locust.wait()
+        sampler.stop()
+        if server is not None:
+            server.stop()
+    server_cpu = sampler.cpu_pct("server", result.window_start, result.window_end)
+    locust_cpu = sampler.cpu_pct("locust", result.window_start, result.window_end)
+    locust_total, locust_busiest = measure.total_and_busiest(locust_cpu)
+    locust_cores = len(options.cpus.locust) if options.cpus.locust else (os.cpu_count() or 1)
+    successes = result.requests - result.failures
+    row.update(
+        status="ok",
+        requests=result.requests,
+        failures=result.failures,
+        window_s=result.window_s,
+        rps=result.rps,
+        rows_per_s=successes
+        * cell.scenario.rows_per_request(options.profile.batch_size)
+        / result.window_s,
+        mean_ms=result.mean_ms,
+        p50_ms=result.p50_ms,
+        p95_ms=result.p95_ms,
+        p99_ms=result.p99_ms,
+        max_ms=result.max_ms,
+        server_cpu_pct=sum(server_cpu.values()),
+        locust_cpu_pct=locust_total,
+        locust_busiest_process_cpu_pct=locust_busiest,
+        generator_saturated=measure.generator_saturated(list(locust_cpu.values()), locust_cores),
+        server_processes=len(memory.processes),
+        rss_mib_per_worker=memory.per_worker_mib("rss"),
+        pss_mib_per_worker=memory.per_worker_mib("pss"),
+        uss_mib_per_worker=memory.per_worker_mib("uss"),
+        pss_mib_total=memory.total_pss_mib,
+        first_error=result.first_error,
+    )
+    return row, commands
+
+
+def describe(
+    cell: matrix.Cell, cell_id: str, model: models.ServedModel, options: RunOptions
+) -> dict[str, Any]:
+    """The columns that say what a cell is, before anything is measured."""
+    config = cell.config
+    return {
+        "cell": cell_id,
+        "model": model.name,
+        "model_estimator": model.estimator,
+        "model_version": model.version,
+        "config": config.name,
+        "kind": config.kind,
+        "framework": config.framework,
+        "server": config.server,
+        "worker": config.worker,
+        "workers": cell.workers,
+        "threads": config.threads,
+        "preload": config.preload if config.server == "gunicorn" else "",
+        "scenario": cell.scenario.name,
+        "batch_size": cell.scenario.rows_per_request(options.profile.batch_size),
+        "users": cell.users,
+        "locust_processes": options.locust_processes,
+        "status": "not run",
+        "server_cpus": _cpus(options.cpus.server),
+        "locust_cpus": _cpus(options.cpus.locust),
+    }
+
+
+def _cpus(cpus: set[int] | None) -> str:
+    return " ".join(str(cpu) for cpu in sorted(cpus)) if cpus else "any"
+
+
+def progress_line(index: int, total: int, row: dict[str, Any], seconds: float) -> str:
+    head = f"[{index:>3}/{total}] {row['config']:<34} {row['scenario']:<6} {row['model']:<7} "
+    head += f"u={row['users']:<4}"
+    if row["status"] != "ok":
+        return f"{head} {row['status']}"
+    flag = "  GENERATOR SATURATED: this cell measures Locust" if row["generator_saturated"] else ""
+    return (
+        f"{head} {row['rps']:8.1f} req/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
+        f"{row['failures']} failed  server {row['server_cpu_pct']:.0f}% cpu  "
+        f"locust {row['locust_cpu_pct']:.0f}% cpu  ({seconds:.0f} s){flag}"
+    )
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    with path.open("a", newline="") as file:
+        csv.DictWriter(file, COLUMNS).writerow({k: _cell_value(row.get(k)) for k in COLUMNS})
+
+
+def _cell_value(value: object) -> object:
+    # Plain rounding for readability (never up or down on purpose); None is an empty field.
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return round(value, 3)
+    return value
+
+
+def start_meta(options: RunOptions, served: dict[str, models.ServedModel]) -> dict[str, Any]:
+    profile = asdict(options.profile)
+    return {
+        "started_at": now(),
+        "machine": provenance.machine(),
+        "versions": provenance.versions(),
+        "git": provenance.git(),
+        "profile": profile,
+        "workers_n": options.workers,
+        "locust_processes": options.locust_processes,
+        "cpu_plan": {
+            "server_cpus": sorted(options.cpus.server or []),
+            "locust_cpus": sorted(options.cpus.locust or []),
+            "note": options.cpus.note,
+        },
+        "thread_caps": servers.THREAD_CAPS,
+        "saturation_threshold_pct": measure.SATURATION_THRESHOLD_PCT,
+        "models": {
+            name: {
+                "estimator": model.estimator,
+                "version": model.version,
+                "path": provenance.shown_path(str(model.path)),
+            }
+            for name, model in served.items()
+        },
+        "cells": [],
+    }
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def default_output() -> Path:
+    return DEFAULT_OUTPUT / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+@contextlib.contextmanager
+def pinned(cpus: set[int] | None) -> Iterator[None]:
+    """Keep this runner (and the threads it starts) off the server's core while it measures."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
