@@ -48,6 +48,13 @@ class QueueFull(ServiceError):
         )
 
 
+class BatcherClosed(ServiceError):
+    status_code = 503
+
+    def __init__(self) -> None:
+        super().__init__("Server is shutting down; try again shortly")
+
+
 class BatchSizeMismatch(RuntimeError):
     """process_batch returned a different number of results than it was given items."""
 
@@ -103,6 +110,8 @@ class MicroBatcher(Generic[Item, Result]):
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Pending[Item, Result]] = asyncio.Queue(maxsize=max_queue)
         self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+        self._gathering: asyncio.Timeout | None = None  # the wait for company, while it runs
         # One thread: batches run one at a time, off the event loop (see the module doc).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microbatch")
 
@@ -122,6 +131,8 @@ class MicroBatcher(Generic[Item, Result]):
         """This item's own result, computed in a batch with whatever else is waiting."""
         if self._worker is None or self._worker.done():
             raise RuntimeError("MicroBatcher is used outside `async with`")
+        if self._closing:
+            raise BatcherClosed()
         loop = asyncio.get_running_loop()
         pending = _Pending(item, loop.create_future(), loop.time())
         try:
@@ -134,6 +145,9 @@ class MicroBatcher(Generic[Item, Result]):
 
     async def close(self) -> None:
         """Finish what was submitted, then stop the worker and its thread."""
+        self._closing = True
+        if self._gathering is not None:  # stop waiting for company: flush what is there now
+            self._gathering.reschedule(asyncio.get_running_loop().time())
         if self._worker is not None and not self._worker.done():
             await self._queue.join()
             self._worker.cancel()
@@ -170,13 +184,15 @@ class MicroBatcher(Generic[Item, Result]):
                 batch.append(self._queue.get_nowait())
                 continue
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 or self._closing:
                 break
             try:
-                async with asyncio.timeout(remaining):
+                async with asyncio.timeout(remaining) as self._gathering:
                     batch.append(await self._queue.get())
             except TimeoutError:
                 break  # a cancelled get() leaves its item in the queue: nothing is lost
+            finally:
+                self._gathering = None
         return batch
 
     def _isolate(self, items: list[Item]) -> list[Result | _Failed]:

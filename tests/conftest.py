@@ -32,22 +32,43 @@ def settings(model_dir: Path) -> Settings:
     return Settings(model_path=model_dir / "model.pkl")
 
 
+@pytest.fixture(scope="session")
+def feature_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real feature service, as its own process on a free port, with no delay: its URL."""
+    from benchmarks import servers
+
+    log = tmp_path_factory.mktemp("features") / "features.log"
+    server = servers.start(servers.feature_service(servers.free_port(), latency_ms=0), log=log)
+    yield server.url
+    server.stop()
+
+
 @pytest.fixture
 def patient() -> dict[str, float]:
     return dict(EXAMPLE_PATIENT)
 
 
-APPS = ("flask", "fastapi")
+# "fastapi-microbatch" is the FastAPI app with micro-batching on: the whole contract must hold
+# when /predict goes through the batcher, errors included.
+APPS = ("flask", "fastapi", "fastapi-microbatch")
+MICROBATCH_ON = {"microbatch_max_size": 8, "microbatch_max_wait_ms": 1}
 
 
 def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
-    """An httpx client for either app, in process; one test body fits both."""
+    """An httpx client for any of APPS, in process; one test body fits all."""
+    if app_name == "fastapi-microbatch":
+        settings = settings.model_copy(update=MICROBATCH_ON)
     if app_name == "flask":
         from flask_app.app import create_app as create_flask_app
 
-        transport = httpx.WSGITransport(app=create_flask_app(settings))
-        with httpx.Client(transport=transport, base_url="http://testserver") as client:
-            yield client
+        app = create_flask_app(settings)
+        transport = httpx.WSGITransport(app=app)
+        try:
+            with httpx.Client(transport=transport, base_url="http://testserver") as client:
+                yield client
+        finally:
+            # Flask has no shutdown hook: in a server, the process's exit closes this pool.
+            app.extensions["features"].close()
     else:
         from fastapi.testclient import TestClient
 
@@ -60,7 +81,7 @@ def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
 
 @pytest.fixture(params=APPS)
 def client(request: pytest.FixtureRequest, settings: Settings) -> Iterator[httpx.Client]:
-    """Each test that takes `client` runs once against the Flask app and once against FastAPI."""
+    """Each test that takes `client` runs once against each of APPS."""
     yield from make_client(request.param, settings)
 
 
