@@ -95,7 +95,8 @@ def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
         f"{profile['measure_s']:g} s measured window per cell; N = {meta['workers_n']} "
         f"workers; {meta['locust_processes']} Locust process(es); batch size "
         f"{profile['batch_size']}.",
-        f"- **Started** {meta['started_at']}, finished {meta.get('finished_at', 'not finished')}.",
+        f"- **Started** {meta['started_at']}, finished {meta.get('finished_at', 'not finished')}"
+        + (" (interrupted: not every cell ran)." if meta.get("interrupted") else "."),
         "",
         "Numbers from one machine, one run: compare rows of this report with each other, not "
         "with another machine. Users are closed-loop (each waits for its answer before sending "

@@ -38,7 +38,7 @@ COLUMNS = (
 
 # Seconds a cell spends outside its warm-up and window (start-up of both, memory, stop),
 # for the estimate printed before a run; measured runs replace it in meta.json.
-OVERHEAD_PER_CELL_S = 12
+OVERHEAD_PER_CELL_S = 8
 
 
 @dataclass(frozen=True)
@@ -93,16 +93,20 @@ def run(options: RunOptions) -> Path:
     with csv_path.open("w", newline="") as file:
         csv.DictWriter(file, COLUMNS).writeheader()
     started = time.monotonic()
-    with pinned(options.cpus.locust):
-        for index, cell in enumerate(planned, start=1):
-            cell_started = time.monotonic()
-            row, commands = run_cell(cell, index, served[cell.model], options)
-            append_row(csv_path, row)
-            meta["cells"].append({"cell": row["cell"], **commands})
-            write_json(out / "meta.json", meta)
-            print(
-                progress_line(index, len(planned), row, time.monotonic() - cell_started), flush=True
-            )
+    try:
+        with pinned(options.cpus.locust):
+            for index, cell in enumerate(planned, start=1):
+                cell_started = time.monotonic()
+                row, commands = run_cell(cell, index, served[cell.model], options)
+                append_row(csv_path, row)
+                meta["cells"].append({"cell": row["cell"], **commands})
+                write_json(out / "meta.json", meta)
+                elapsed = time.monotonic() - cell_started
+                print(progress_line(index, len(planned), row, elapsed), flush=True)
+    except KeyboardInterrupt:
+        # Each cell stops its own server and Locust on the way out; keep what was measured.
+        meta["interrupted"] = True
+        print(f"Interrupted after {len(meta['cells'])} of {len(planned)} cells.", flush=True)
     meta["finished_at"] = now()
     meta["duration_s"] = round(time.monotonic() - started, 1)
     write_json(out / "meta.json", meta)
@@ -150,7 +154,8 @@ def run_cell(
         if server.process.poll() is not None:
             raise servers.ServerFailed(f"server exited during the cell:\n{server.log_tail()}")
     except (servers.ServerFailed, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as exc:
-        row["status"] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        reason = (str(exc).splitlines() or [""])[0][:200]
+        row["status"] = f"failed: {type(exc).__name__}: {reason} (logs: cells/{cell_dir.name})"
         return row, commands
     finally:
         if locust is not None and locust.poll() is None:

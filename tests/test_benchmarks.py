@@ -1,0 +1,234 @@
+"""The benchmark runner: its decisions on synthetic numbers, its profiles, and one real short run.
+
+No test here asserts a speed: machines are noisy. They assert what a run writes, that its
+cells see no failures, and that the saturation flag and the percentiles follow their rules.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import random
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from benchmarks import loadgen, matrix, measure, report, runner, servers
+
+LOCUSTFILE = servers.ROOT / "benchmarks" / "locustfile.py"
+
+
+# --- The saturation flag -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("process_cpu", "cores", "saturated"),
+    [
+        ([95.0], 1, True),  # one process pegged
+        ([90.0], 1, True),  # the threshold counts as saturated
+        ([89.9], 1, False),
+        ([60.0, 60.0], 1, True),  # two processes sharing one core: 120 % of it
+        ([60.0, 60.0], 2, False),  # the same on two cores leaves room
+        ([40.0, 91.0], 2, True),  # one busy process is enough: it runs on one core
+        ([], 1, False),  # nothing measured is not a saturation
+    ],
+)
+def test_generator_saturation_flag(process_cpu: list[float], cores: int, saturated: bool) -> None:
+    assert measure.generator_saturated(process_cpu, cores) is saturated
+
+
+def test_cpu_over_a_window_interpolates_between_samples() -> None:
+    # pid 1 uses half a core throughout; pid 2 a full core, but exits at t=6.
+    samples = [
+        measure.CpuSample(t, {1: 0.5 * t, **({2: 1.0 * t} if t <= 6 else {})}) for t in range(11)
+    ]
+    usage = measure.cpu_pct_over(samples, start=2.5, end=8.5)
+    assert usage[1] == pytest.approx(50.0)
+    # Measured over the part of the window it was alive for, not diluted by its absence.
+    assert usage[2] == pytest.approx(100.0)
+
+
+def test_cpu_over_a_window_leaves_out_a_process_seen_briefly() -> None:
+    samples = [measure.CpuSample(t, {1: 0.5 * t, **({3: t} if t >= 9 else {})}) for t in range(11)]
+    assert set(measure.cpu_pct_over(samples, start=0, end=10)) == {1}
+
+
+def test_memory_of_this_process_tree_is_read() -> None:
+    memory = measure.tree_memory(os.getpid())
+    assert memory.workers and memory.per_worker_mib("rss") and memory.per_worker_mib("uss")
+
+
+# --- Latency percentiles -------------------------------------------------------------------
+
+
+def test_percentiles_follow_locusts_own_rule() -> None:
+    rng = random.Random(7)
+    histogram = Counter(rng.choice([1, 2, 3, 5, 8, 13, 40, 120, 300]) for _ in range(997))
+    ours = {q: loadgen.percentile(histogram, q) for q in (0.5, 0.95, 0.99)}
+    # Locust's function, run in a subprocess: importing Locust here would monkey-patch pytest.
+    code = (
+        "import json, sys; from locust.stats import calculate_response_time_percentile as p; "
+        "h = {int(k): v for k, v in json.loads(sys.argv[1]).items()}; "
+        "print(json.dumps({q: p(h, sum(h.values()), float(q)) for q in sys.argv[2:]}))"
+    )
+    result = subprocess.run(
+        [servers.PYTHON, "-c", code, json.dumps(histogram), "0.5", "0.95", "0.99"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    theirs = {float(q): value for q, value in json.loads(result.stdout).items()}
+    assert ours == theirs
+    assert loadgen.percentile(Counter(), 0.5) is None
+
+
+# --- What a run covers ---------------------------------------------------------------------
+
+
+def locustfile_user_classes() -> set[str]:
+    tree = ast.parse(LOCUSTFILE.read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+
+
+def test_every_scenario_names_a_user_class_of_the_locustfile() -> None:
+    assert {s.user_class for s in matrix.SCENARIOS.values()} <= locustfile_user_classes()
+
+
+def test_the_quick_profile_is_small_enough_for_two_minutes() -> None:
+    quick = matrix.PROFILES["quick"]
+    options = runner.RunOptions(quick, Path("unused"), 2, 1, runner.plan_cpus())
+    planned = matrix.cells(quick, options.workers)
+    assert 1 <= len(planned) <= 6
+    assert runner.estimate_s(options, len(planned)) < 100  # leaves room for start-up and report
+    assert {cell.config.framework for cell in planned} == {"flask", "fastapi"}
+
+
+def test_the_full_profile_covers_every_configuration_scenario_and_model() -> None:
+    full = matrix.PROFILES["full"]
+    planned = matrix.cells(full, many_workers=2)
+    assert {c.config.name for c in planned} == set(matrix.CONFIGS)
+    assert {c.scenario.name for c in planned} == set(matrix.SCENARIOS)
+    assert {c.model for c in planned} == set(matrix.MODELS)
+    assert 64 in full.users and full.warmup_s > 0
+    # The tutorial snippets have only /predict, so they appear in the single scenario only.
+    assert {c.scenario.name for c in planned if c.config.kind == "tutorial"} == {"single"}
+    # What the issue asks to tell apart: each framework under several servers, and Granian
+    # serving both, so the framework's and the server's effects can be separated.
+    servers_by_framework = {
+        fw: {c.server for c in matrix.CONFIGS.values() if c.framework == fw and c.kind == "lab"}
+        for fw in ("flask", "fastapi")
+    }
+    assert servers_by_framework == {
+        "flask": {"gunicorn", "granian"},
+        "fastapi": {"uvicorn", "gunicorn", "granian"},
+    }
+    workers = {c.worker for c in matrix.CONFIGS.values()}
+    assert {"sync", "gthread", "gevent", "asgi", "uvicorn-worker", "wsgi"} <= workers
+    assert any(not c.preload for c in matrix.CONFIGS.values() if c.server == "gunicorn")
+
+
+@pytest.mark.parametrize("name", sorted(matrix.CONFIGS))
+def test_each_configuration_builds_a_loopback_command(name: str) -> None:
+    config = matrix.CONFIGS[name]
+    spec = config.spec(port=8123, workers=3 if config.many_workers else 1)
+    command = " ".join(spec.argv)
+    assert f"-m {config.server}" in command and config.app in command
+    assert "127.0.0.1" in command and "8123" in command
+    assert ("--workers 3" if config.many_workers else "--workers 1") in command
+
+
+def test_cpu_plan_keeps_server_and_generator_apart() -> None:
+    plan = runner.plan_cpus()
+    if plan.server is not None and plan.locust is not None:
+        assert not plan.server & plan.locust
+    asked = runner.plan_cpus([0], [1])
+    if asked.server is not None:
+        assert (asked.server, asked.locust) == ({0}, {1})
+
+
+# --- The report ------------------------------------------------------------------------------
+
+
+def test_report_marks_saturated_cells_and_failures(tmp_path: Path) -> None:
+    rows = [
+        {**dict.fromkeys(runner.COLUMNS, ""), "cell": f"00{i}", "model": "default",
+         "config": "fastapi-uvicorn-1", "kind": "lab", "scenario": "single", "users": str(u),
+         "workers": "1", "status": "ok", "requests": "100", "failures": str(f), "rps": "50.0",
+         "p50_ms": "2", "p95_ms": "4", "p99_ms": "9", "server_cpu_pct": "80",
+         "locust_cpu_pct": str(cpu), "generator_saturated": str(cpu >= 90),
+         "first_error": "POST /predict: status 500" if f else ""}
+        for i, (u, f, cpu) in enumerate([(1, 0, 30.0), (8, 3, 97.0)], start=1)
+    ]  # fmt: skip
+    with (tmp_path / "results.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, runner.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    meta = {
+        "machine": {"cpu_model": "test CPU", "logical_cpus": 2, "system": "Linux", "release": "x"},
+        "versions": {"python": "CPython 3"},
+        "git": {"revision": "0" * 40, "dirty": False},
+        "profile": {"name": "test", "warmup_s": 1, "measure_s": 2, "batch_size": 64},
+        "workers_n": 2,
+        "locust_processes": 1,
+        "cpu_plan": {"server_cpus": [0], "locust_cpus": [1], "note": "test"},
+        "started_at": "now",
+        "models": {"default": {"estimator": "linear", "version": "abc"}},
+    }
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    text = report.write(tmp_path).read_text()
+    assert "1 cell(s) saturated the load generator" in text
+    assert "generator saturated |" in text  # the row itself carries the mark
+    assert "002 (3: POST /predict: status 500)" in text
+    assert (tmp_path / "plots" / "default-single-throughput.png").stat().st_size > 0
+
+
+# --- One real run ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_short_run_writes_csv_meta_report_and_plots(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [
+        servers.PYTHON, "-m", "benchmarks", "run", "--quick", "--output", str(out),
+        "--configs", "fastapi-uvicorn-1", "--users", "2", "--warmup", "1", "--measure", "2",
+        "--locust-processes", "2",  # Locust's distributed mode, as the runner drives it
+    ]  # fmt: skip
+    env = {**os.environ, "MODEL_PATH": str(model_dir / "model.pkl")}
+    result = subprocess.run(
+        command, cwd=servers.ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "[  1/1] fastapi-uvicorn-1" in result.stdout  # the progress line
+
+    with (out / "results.csv").open(newline="") as file:
+        reader = csv.DictReader(file)
+        assert tuple(reader.fieldnames or ()) == runner.COLUMNS
+        rows = list(reader)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["status"] == "ok", row
+    assert int(row["requests"]) > 0 and row["failures"] == "0", row
+    assert row["generator_saturated"] in ("True", "False")
+    for column in ("rps", "window_s", "p50_ms", "p99_ms", "server_cpu_pct", "locust_cpu_pct",
+                   "rss_mib_per_worker", "uss_mib_per_worker"):  # fmt: skip
+        assert float(row[column]) > 0, column
+    assert float(row["p50_ms"]) <= float(row["p95_ms"]) <= float(row["p99_ms"])
+
+    meta = json.loads((out / "meta.json").read_text())
+    assert {"machine", "versions", "git", "profile", "cpu_plan", "models", "cells"} <= set(meta)
+    assert meta["machine"]["cpu_model"] and meta["machine"]["logical_cpus"] >= 1
+    assert meta["versions"]["locust"] and meta["git"]["revision"]
+    assert isinstance(meta["git"]["dirty"], bool)
+    commands = meta["cells"][0]
+    assert "-m uvicorn fastapi_app.main:app" in commands["server"]
+    assert "-m locust" in commands["locust"] and "--processes 2" in commands["locust"]
+    assert str(servers.ROOT) not in json.dumps(meta)  # no folder of this machine
+
+    text = (out / "report.md").read_text()
+    for image in ("plots/default-single-throughput.png", "plots/default-single-latency.png"):
+        assert image in text and (out / image).stat().st_size > 0

@@ -1,0 +1,122 @@
+"""The locustfile, run for real: headless against each real app, distributed, and failing loudly.
+
+Locust runs in a subprocess each time: importing it here would monkey-patch this process
+with gevent and change how every later test behaves.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks import loadgen, matrix, servers
+
+pytestmark = pytest.mark.slow
+
+LOCUSTFILE = "benchmarks/locustfile.py"
+RUN_TIMEOUT = 90  # seconds; a run that takes longer is hung, not slow
+
+
+@pytest.fixture(scope="module")
+def live_apps(
+    model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, servers.RunningServer]]:
+    """Both apps and the FastAPI tutorial snippet on free ports, serving the tests' model."""
+    env = {"MODEL_PATH": str(model_dir / "model.pkl")}
+    logs = tmp_path_factory.mktemp("logs")
+    specs = {
+        "flask": servers.flask_gunicorn(servers.free_port(), workers=1, extra_env=env),
+        "fastapi": servers.fastapi_uvicorn(servers.free_port(), extra_env=env, access_log=False),
+        "snippet": servers.uvicorn(matrix.FASTAPI_SNIPPET, servers.free_port(), extra_env=env),
+    }
+    running: dict[str, servers.RunningServer] = {}
+    try:
+        for name, spec in specs.items():
+            running[name] = servers.start(spec, log=logs / f"{name}.log")
+        yield running
+    finally:
+        servers.stop_all(running.values())
+
+
+def locust(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [servers.PYTHON, "-m", "locust", "-f", LOCUSTFILE, *args],
+        cwd=servers.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+
+def stats(json_prefix: Path) -> dict[str, dict[str, int]]:
+    entries = json.loads(json_prefix.with_suffix(".json").read_text())
+    return {
+        e["name"]: {"requests": e["num_requests"], "failures": e["num_failures"]} for e in entries
+    }
+
+
+@pytest.mark.parametrize("app", ["flask", "fastapi"])
+def test_every_scenario_runs_headless_against_the_real_app_without_a_failure(
+    app: str, live_apps: dict[str, servers.RunningServer], tmp_path: Path
+) -> None:
+    result = locust(
+        "--headless", "--host", live_apps[app].url, "--users", "4", "--spawn-rate", "4",
+        "--run-time", "3s", "--batch-size", "16", "--json-file", str(tmp_path / "run"),
+        *(scenario.user_class for scenario in matrix.SCENARIOS.values()),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = stats(tmp_path / "run")
+    assert set(measured) == {"/predict", "/predict/batch (16)"}, measured
+    for name, counts in measured.items():
+        assert counts["requests"] > 0, name
+        assert counts["failures"] == 0, (name, result.stderr[-3000:])
+
+
+def test_a_wrong_answer_shows_as_a_failure(
+    live_apps: dict[str, servers.RunningServer], tmp_path: Path
+) -> None:
+    # The tutorial snippet has no /predict/batch: every batch request gets a 404, and the
+    # response checks must count each one as failed rather than as a fast success.
+    result = locust(
+        "--headless", "--host", live_apps["snippet"].url, "--users", "2", "--spawn-rate", "2",
+        "--run-time", "2s", "--json-file", str(tmp_path / "run"), "--csv", str(tmp_path / "run"),
+        "BatchPredictUser",
+    )  # fmt: skip
+    assert result.returncode == 1  # Locust's exit code when any request failed
+    counts = stats(tmp_path / "run")["/predict/batch (64)"]
+    assert counts["requests"] > 0
+    assert counts["failures"] == counts["requests"]
+    # The failure says what was wrong, as the UI's Failures tab and the runner's CSV show it.
+    assert "status 404" in loadgen.first_error(tmp_path / "run_failures.csv")
+
+
+def test_a_master_and_a_worker_share_the_load_on_loopback(
+    live_apps: dict[str, servers.RunningServer], tmp_path: Path
+) -> None:
+    port = servers.free_port()
+    worker = subprocess.Popen(
+        [servers.PYTHON, "-m", "locust", "-f", LOCUSTFILE, "--worker",
+         "--master-host", "127.0.0.1", "--master-port", str(port)],
+        cwd=servers.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        master = locust(
+            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--headless", "--expect-workers", "1", "--expect-workers-max-wait", "60",
+            "--host", live_apps["fastapi"].url, "--users", "4", "--spawn-rate", "4",
+            "--run-time", "3s", "--json-file", str(tmp_path / "run"), "SinglePredictUser",
+        )  # fmt: skip
+        worker.wait(timeout=30)  # the master tells its workers to quit when it is done
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert master.returncode == 0, master.stderr[-3000:]
+    # A master runs no users itself: every request it counts came from the worker.
+    counts = stats(tmp_path / "run")["/predict"]
+    assert counts["requests"] > 0 and counts["failures"] == 0
