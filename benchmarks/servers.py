@@ -45,17 +45,32 @@ class ServerSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
-def fastapi_uvicorn(port: int, workers: int = 1, extra_env: dict[str, str] | None = None,
-                    access_log: bool = True) -> ServerSpec:
-    argv = [PYTHON, "-m", "uvicorn", "fastapi_app.main:app", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers)]
+def fastapi_uvicorn(
+    port: int, workers: int = 1, extra_env: dict[str, str] | None = None, access_log: bool = True
+) -> ServerSpec:
+    argv = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "fastapi_app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     if not access_log:
         argv.append("--no-access-log")
     return ServerSpec("fastapi", argv, port, dict(extra_env or {}))
 
 
-def flask_gunicorn(port: int, workers: int | None = None, worker_class: str = "sync",
-                   extra_env: dict[str, str] | None = None) -> ServerSpec:
+def flask_gunicorn(
+    port: int,
+    workers: int | None = None,
+    worker_class: str = "sync",
+    extra_env: dict[str, str] | None = None,
+) -> ServerSpec:
     env = {"FLASK_PORT": str(port), "GUNICORN_WORKER_CLASS": worker_class, **(extra_env or {})}
     if workers is not None:
         env["GUNICORN_WORKERS"] = str(workers)
@@ -125,8 +140,9 @@ class RunningServer:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start(spec: ServerSpec, log: Path | None = None, prefix_output: bool = False,
-          timeout: float = 60) -> RunningServer:
+def start(
+    spec: ServerSpec, log: Path | None = None, prefix_output: bool = False, timeout: float = 60
+) -> RunningServer:
     """Start a server and wait until its ready path answers 200.
 
     Output goes to `log` (a file), or, with prefix_output, to this terminal with the
@@ -141,9 +157,14 @@ def start(spec: ServerSpec, log: Path | None = None, prefix_output: bool = False
     else:
         out = subprocess.PIPE if prefix_output else subprocess.DEVNULL
     preexec = _pin(spec.cpus) if spec.cpus else None
-    process = subprocess.Popen(  # noqa: S603 - our own commands, no shell
-        spec.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=preexec,
+    process = subprocess.Popen(
+        spec.argv,
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=preexec,
     )
     if log is not None:
         out.close()  # the child holds its own descriptor
@@ -181,7 +202,7 @@ def stop_all(servers: Iterable[RunningServer]) -> None:
         server.stop()
 
 
-def _pin(cpus: set[int]):  # noqa: ANN202 - a preexec_fn
+def _pin(cpus: set[int]):
     def pin() -> None:
         if hasattr(os, "sched_setaffinity"):  # Linux only; elsewhere runs unpinned
             os.sched_setaffinity(0, cpus)
