@@ -105,11 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     options = runner.RunOptions(
         profile=profile_from(args),
-        output=args.output or runner.default_output(),
+        # Absolute: servers and Locust run from the repository root, not from here.
+        output=(args.output or runner.default_output()).resolve(),
         workers=args.workers,
         locust_processes=args.locust_processes,
         cpus=runner.plan_cpus(args.server_cpus, args.locust_cpus),
-        model_cache=args.model_cache,
+        model_cache=args.model_cache.resolve(),
     )
     if args.dry_run:
         planned = matrix.cells(options.profile, options.workers)

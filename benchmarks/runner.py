@@ -49,14 +49,19 @@ class CpuPlan:
 
 
 def plan_cpus(server: Sequence[int] | None = None, locust: Sequence[int] | None = None) -> CpuPlan:
-    """Server and load generator on separate cores: the first core for the server, the rest
-    for Locust (and this runner), unless told otherwise. One core, or an OS that cannot pin:
-    unpinned, and said so."""
+    """Server and load generator on separate cores: by default the first core for the server,
+    the rest for Locust (and this runner). Given one side, the other gets the cores left.
+    One core, or an OS that cannot pin: unpinned, and said so."""
     if not hasattr(os, "sched_setaffinity"):
         return CpuPlan(None, None, "unpinned: this OS cannot pin processes to cores")
-    if server and locust:
-        return CpuPlan(set(server), set(locust), "pinned as asked")
     available = servers.available_cpus()
+    if server or locust:
+        server_set = set(server or []) or set(available) - set(locust or [])
+        locust_set = set(locust or []) or set(available) - server_set
+        if not server_set or not locust_set:
+            raise SystemExit("--server-cpus and --locust-cpus leave one side without a core")
+        shared = " (sharing cores: each side slows the other)" if server_set & locust_set else ""
+        return CpuPlan(server_set, locust_set, f"pinned as asked{shared}")
     if len(available) < 2:
         return CpuPlan(None, None, "unpinned: one core, so server and Locust share it")
     return CpuPlan({available[0]}, set(available[1:]), "server on one core, Locust on the other(s)")
