@@ -42,10 +42,10 @@ INSTALL_HINT = (
     "Chromium was not found, so the browser tests did not run. Install it (Debian or Ubuntu: "
     "`sudo apt-get install chromium`) or set CHROMIUM to a Chromium or Chrome executable."
 )
-# Headless as root on a machine with no way out: without the background-networking flags
-# Chromium keeps calling Google's services. The resolver rule makes every host name fail to
-# resolve, so a page that reaches for a CDN fails the test here even on a machine with
-# internet, without the request ever leaving. (Playwright adds a fresh, empty profile.)
+# Headless Chromium as root in a container (hence --no-sandbox); without the background-
+# networking flags it calls Google's services on its own. The resolver rule leaves no host name
+# resolvable, so a page that reaches for a CDN fails the test on any machine, online or not,
+# and the request never leaves it. Playwright gives each launch a fresh, empty profile.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -77,7 +77,9 @@ def port_for(name: str) -> int:
     return servers.free_port()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in this thread
+# while it is open, and any later test that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = find_chromium()
     if executable is None:
@@ -105,8 +107,8 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lab(
     browser: Browser, model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, servers.RunningServer]]:
-    """Both apps on their production servers and free ports (after the browser: no Chromium,
-    no servers started)."""
+    """Both apps on their production servers; set up after the browser, so that a machine
+    without Chromium starts no server."""
     env = {"MODEL_PATH": str(model_dir / "model.pkl")}
     logs = tmp_path_factory.mktemp("server-logs")
     running: dict[str, servers.RunningServer] = {}
