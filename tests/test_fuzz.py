@@ -8,7 +8,6 @@ accepted) and invalid ones (which must be rejected), and applies all its default
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -32,18 +31,24 @@ LAUNCH = {
 
 
 @pytest.fixture(scope="module")
-def live_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, servers.RunningServer]]:
+def live_apps(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, servers.RunningServer]]:
     from shared_model.train import train
 
     directory = tmp_path_factory.mktemp("fuzz")
     train("auto", directory)
-    env = {"MODEL_PATH": str(directory / "model.pkl")}
+    # The I/O route needs its upstream; a short delay keeps the fuzzing quick.
+    features = servers.start(
+        servers.feature_service(servers.free_port(), latency_ms=1), log=directory / "features.log"
+    )
+    env = {"MODEL_PATH": str(directory / "model.pkl"), "FEATURE_SERVICE_URL": features.url}
     running = {
         name: servers.start(launch(servers.free_port(), env), log=directory / f"{name}.log")
         for name, launch in LAUNCH.items()
     }
     yield running
-    servers.stop_all(running.values())
+    servers.stop_all([features, *running.values()])
     for name in running:
         log = (directory / f"{name}.log").read_text()
         assert "Traceback" not in log, log[-3000:]
