@@ -12,7 +12,7 @@ from fastapi_app.docs import install_docs
 from fastapi_app.errors import ContentLengthLimit, install_error_handlers
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
-from shared_model.feature_clients import AsyncFeatureClient
+from shared_model.async_feature_client import AsyncFeatureClient
 from shared_model.predictor import Predictor
 from shared_model.settings import Settings, get_settings
 

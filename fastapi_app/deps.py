@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from shared_model.feature_clients import AsyncFeatureClient
+from shared_model.async_feature_client import AsyncFeatureClient
 from shared_model.microbatch import MicroBatcher
 from shared_model.predictor import Predictor
 from shared_model.schemas import Patient, PredictResponse

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 
 from fastapi_app.deps import ModelRunnerDep, PredictorDep
-from shared_model.feature_clients import FeatureClient
+from shared_model.feature_client import FeatureClient
 from shared_model.predictor import Predictor
 from shared_model.schemas import PatientId, PredictRequest, PredictResponse
 from shared_model.settings import Settings

@@ -7,7 +7,7 @@ from flask_openapi3 import Info, OpenAPI
 from flask_app.docs import install_docs
 from flask_app.errors import JSONBodyRequest, install_error_handlers, validation_error_response
 from flask_app.routes import create_blueprint
-from shared_model.feature_clients import FeatureClient
+from shared_model.feature_client import FeatureClient
 from shared_model.predictor import Predictor
 from shared_model.schemas import ValidationErrorResponse
 from shared_model.settings import Settings, get_settings
@@ -37,9 +37,8 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     # Loaded once when the app is created: under Gunicorn with preload_app the master loads
     # it before forking, and every worker shares those pages copy-on-write.
     app.extensions["predictor"] = Predictor.load(settings.model_path)
-    # One blocking client, one connection pool, for the app's life. A pool opens connections
-    # only when used, so a client made in the master before forking holds none yet: each
-    # worker opens its own, and gthread threads share their worker's pool.
+    # One blocking client for the app's life. Its connection pool is made on first use in
+    # each worker, after the fork (and after gevent's patching); gthread threads share it.
     app.extensions["features"] = FeatureClient(settings)
 
     install_error_handlers(app)

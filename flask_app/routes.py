@@ -11,7 +11,7 @@ from flask_openapi3 import APIBlueprint
 
 from flask_app.errors import require_json_object
 from shared_model.card import ModelCard
-from shared_model.feature_clients import FeatureClient
+from shared_model.feature_client import FeatureClient
 from shared_model.predictor import Predictor
 from shared_model.schemas import (
     BatchPredictResponse,
