@@ -49,6 +49,10 @@ def tree(root_pid: int) -> list[psutil.Process]:
         return []
 
 
+# The sampler's name for the per-core series (see CpuSampler._sample_cores).
+CORES = "cores"
+
+
 @dataclass
 class CpuSample:
     at: float  # Unix time
@@ -81,11 +85,24 @@ class CpuSampler:
         self._thread.join()
 
     def _run(self) -> None:
+        self._sample_cores()
         while not self._stop.wait(self.interval):
             with self._lock:
                 roots = dict(self.roots)
             for name, pid in roots.items():
                 self._sample(name, pid)
+            self._sample_cores()
+
+    def _sample_cores(self) -> None:
+        # Each core's busy time, filed like a process whose "pid" is the core's number: what
+        # else ran on the server's core (other programs, the kernel's own work) shows up here.
+        busy = {
+            cpu: times.user + times.nice + times.system + getattr(times, "irq", 0.0)
+            + getattr(times, "softirq", 0.0) + getattr(times, "steal", 0.0)
+            for cpu, times in enumerate(psutil.cpu_times(percpu=True))
+        }  # fmt: skip
+        with self._lock:
+            self.samples.setdefault(CORES, []).append(CpuSample(time.time(), busy))
 
     def _sample(self, name: str, root_pid: int) -> None:
         seconds: dict[int, float] = {}

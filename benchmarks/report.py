@@ -144,10 +144,11 @@ def section(
         "",
         "| configuration | workers | users | req/s | "
         + ("rows/s | " if rows_per_s else "")
-        + "p50 ms | p95 ms | p99 ms | failures | server CPU % | Locust CPU % | note |",
+        + "p50 ms | p95 ms | p99 ms | failures | server CPU % | other CPU % on its core | "
+        "Locust CPU % | note |",
         "|---|---:|---:|---:|"
         + ("---:|" if rows_per_s else "")
-        + "---:|---:|---:|---:|---:|---:|---|",
+        + "---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["config"], int(r["users"]))):
         note = [SATURATED] if row["generator_saturated"] == "True" else []
@@ -157,7 +158,8 @@ def section(
             f"| {row['config']} | {row['workers']} | {row['users']} | {fmt(row['rps'], 1)} | "
             + (f"{fmt(row['rows_per_s'], 0)} | " if rows_per_s else "")
             + f"{fmt(row['p50_ms'])} | {fmt(row['p95_ms'])} | {fmt(row['p99_ms'])} | "
-            f"{row['failures']} | {fmt(row['server_cpu_pct'])} | {fmt(row['locust_cpu_pct'])} | "
+            f"{row['failures']} | {fmt(row['server_cpu_pct'])} | "
+            f"{fmt(row['other_on_server_cpus_pct'])} | {fmt(row['locust_cpu_pct'])} | "
             f"{', '.join(note)} |"
         )
     return [*lines, ""]
@@ -329,6 +331,9 @@ def columns_section() -> list[str]:
         "the slowest request.",
         "- `failures`: requests that failed Locust's checks (status and body shape) or the "
         "connection; `first_error`: the most frequent failure message.",
+        "- `other_on_server_cpus_pct`: busy time on the server's pinned cores that its own "
+        "processes did not use: the kernel's work for its connections, and any other program. "
+        "A large value means the server shared its core, and the cell is noisier.",
         "- `server_cpu_pct`: CPU of all the server's processes over the window, in % of one "
         "core. `locust_cpu_pct`: the same for Locust; `locust_busiest_process_cpu_pct`: its "
         "busiest process. `generator_saturated`: a Locust process at or above 90 % of a core, "

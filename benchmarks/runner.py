@@ -31,7 +31,8 @@ COLUMNS = (
     "scenario", "batch_size", "users", "locust_processes",
     "status", "requests", "failures", "window_s", "rps", "rows_per_s",
     "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms",
-    "server_cpu_pct", "locust_cpu_pct", "locust_busiest_process_cpu_pct", "generator_saturated",
+    "server_cpu_pct", "other_on_server_cpus_pct",
+    "locust_cpu_pct", "locust_busiest_process_cpu_pct", "generator_saturated",
     "server_processes", "rss_mib_per_worker", "pss_mib_per_worker", "uss_mib_per_worker",
     "pss_mib_total", "server_cpus", "locust_cpus", "first_error",
 )  # fmt: skip
@@ -170,6 +171,8 @@ def run_cell(
         if server is not None:
             server.stop()
     server_cpu = sampler.cpu_pct("server", result.window_start, result.window_end)
+    cores = sampler.cpu_pct(measure.CORES, result.window_start, result.window_end)
+    server_cores_busy = sum(cores.get(cpu, 0.0) for cpu in options.cpus.server or ())
     locust_cpu = sampler.cpu_pct("locust", result.window_start, result.window_end)
     locust_total, locust_busiest = measure.total_and_busiest(locust_cpu)
     locust_cores = len(options.cpus.locust) if options.cpus.locust else (os.cpu_count() or 1)
@@ -189,6 +192,10 @@ def run_cell(
         p99_ms=result.p99_ms,
         max_ms=result.max_ms,
         server_cpu_pct=sum(server_cpu.values()),
+        # Pinned runs only: busy time on the server's cores that its processes did not use.
+        other_on_server_cpus_pct=max(0.0, server_cores_busy - sum(server_cpu.values()))
+        if options.cpus.server
+        else None,
         locust_cpu_pct=locust_total,
         locust_busiest_process_cpu_pct=locust_busiest,
         generator_saturated=measure.generator_saturated(list(locust_cpu.values()), locust_cores),

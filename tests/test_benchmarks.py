@@ -218,6 +218,8 @@ def test_a_short_run_writes_csv_meta_report_and_plots(model_dir: Path, tmp_path:
                    "rss_mib_per_worker", "uss_mib_per_worker"):  # fmt: skip
         assert float(row[column]) > 0, column
     assert float(row["p50_ms"]) <= float(row["p95_ms"]) <= float(row["p99_ms"])
+    if row["server_cpus"] != "any":  # pinned: the server core's other load is measured
+        assert float(row["other_on_server_cpus_pct"]) >= 0
 
     meta = json.loads((out / "meta.json").read_text())
     assert {"machine", "versions", "git", "profile", "cpu_plan", "models", "cells"} <= set(meta)
