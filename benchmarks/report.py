@@ -29,7 +29,8 @@ SATURATED = "generator saturated"
 
 def read_rows(run_dir: Path) -> list[Row]:
     with (run_dir / "results.csv").open(newline="") as file:
-        return list(csv.DictReader(file))
+        # A column a run predates reads as empty, so older runs can be drawn again.
+        return [defaultdict(str, row) for row in csv.DictReader(file)]
 
 
 def number(value: str) -> float | None:
@@ -173,12 +174,16 @@ def by_config(rows: Iterable[Row]) -> dict[str, list[Row]]:
 
 
 def throughput_plot(rows: Sequence[Row], path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for name, group in sorted(by_config(rows).items()):
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    colors = plt.get_cmap("tab20").colors  # 20 distinct colours: one per configuration
+    for index, (name, group) in enumerate(sorted(by_config(rows).items())):
         users = [int(r["users"]) for r in group]
         rps = [number(r["rps"]) or 0.0 for r in group]
+        # Marker by framework, dashes for the tutorial snippets: readable without colour too.
+        marker = "s" if group[0]["framework"] == "fastapi" else "o"
         style = "--" if group[0]["kind"] == "tutorial" else "-"
-        (line,) = ax.plot(users, rps, style, marker="o", label=name)
+        color = colors[index % len(colors)]
+        (line,) = ax.plot(users, rps, style, marker=marker, color=color, label=name)
         hot = [
             (u, v)
             for u, v, r in zip(users, rps, group, strict=True)
@@ -195,7 +200,7 @@ def throughput_plot(rows: Sequence[Row], path: Path, title: str) -> None:
         f"Throughput vs users: {title}" + ("  (x: generator saturated)" if saturated else "")
     )
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
