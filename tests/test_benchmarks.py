@@ -214,9 +214,10 @@ def test_a_short_run_writes_csv_meta_report_and_plots(model_dir: Path, tmp_path:
     assert row["status"] == "ok", row
     assert int(row["requests"]) > 0 and row["failures"] == "0", row
     assert row["generator_saturated"] in ("True", "False")
-    for column in ("rps", "window_s", "p50_ms", "p99_ms", "server_cpu_pct", "locust_cpu_pct",
+    for column in ("rps", "window_s", "server_cpu_pct", "locust_cpu_pct",
                    "rss_mib_per_worker", "uss_mib_per_worker"):  # fmt: skip
         assert float(row[column]) > 0, column
+    # Latencies are whole milliseconds below 100 ms: a fast machine may well round to 0.
     assert float(row["p50_ms"]) <= float(row["p95_ms"]) <= float(row["p99_ms"])
     if row["server_cpus"] != "any":  # pinned: the server core's other load is measured
         assert float(row["other_on_server_cpus_pct"]) >= 0
