@@ -1,6 +1,6 @@
 """Gunicorn settings for the Flask app; every value can be overridden from the environment.
 
-    gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app
+gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app
 """
 
 import os
