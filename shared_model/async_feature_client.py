@@ -2,8 +2,8 @@
 
 Used by the FastAPI app. Why aiohttp (measured with ``python -m benchmarks.client_cost``;
 figures in docs/async-and-batching.md): with 64 requests in flight, httpx.AsyncClient spent
-over twenty times the CPU per request that aiohttp.ClientSession did, and on one core that
-cost, not the 50 ms wait, is what caps the route.
+19 to 39 times the CPU per request that aiohttp.ClientSession did, and on one core that cost,
+not the 50 ms wait, is what caps the route.
 """
 
 from __future__ import annotations
