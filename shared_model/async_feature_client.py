@@ -8,7 +8,6 @@ not the 50 ms wait, is what caps the route.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Self
 
 import aiohttp
@@ -50,12 +49,7 @@ class AsyncFeatureClient:
         )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._session is not None:
             await self._session.close()
 

@@ -27,7 +27,6 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Generic, Self, TypeVar
 
 from shared_model.errors import ServiceError
@@ -119,12 +118,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._worker = asyncio.create_task(self._run(), name="microbatch-worker")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def submit(self, item: Item) -> Result:

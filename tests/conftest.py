@@ -32,15 +32,21 @@ def settings(model_dir: Path) -> Settings:
     return Settings(model_path=model_dir / "model.pkl")
 
 
-@pytest.fixture(scope="session")
-def feature_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real feature service, as its own process on a free port, with no delay: its URL."""
+def run_feature_service(factory: pytest.TempPathFactory, latency_ms: float) -> Iterator[str]:
+    """The real feature service, as its own process on a free port, for as long as needed."""
     from benchmarks import servers
 
-    log = tmp_path_factory.mktemp("features") / "features.log"
-    server = servers.start(servers.feature_service(servers.free_port(), latency_ms=0), log=log)
+    log = factory.mktemp("features") / "features.log"
+    spec = servers.feature_service(servers.free_port(), latency_ms=latency_ms)
+    server = servers.start(spec, log=log)
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def feature_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The feature service with no delay: its URL."""
+    yield from run_feature_service(tmp_path_factory, latency_ms=0)
 
 
 @pytest.fixture

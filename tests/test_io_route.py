@@ -23,7 +23,7 @@ from shared_model.data import load_data, row_to_patient
 from shared_model.predictor import Predictor
 from shared_model.schemas import Patient
 from shared_model.settings import Settings
-from tests.conftest import APPS, make_client
+from tests.conftest import APPS, make_client, run_feature_service
 
 ROUTE = "/patients/{}/prediction"
 UNAVAILABLE = {"detail": "Feature service unavailable"}
@@ -32,10 +32,7 @@ UNAVAILABLE = {"detail": "Feature service unavailable"}
 @pytest.fixture(scope="session")
 def slow_feature_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Answers after 5 s; the apps are told to wait 100 ms."""
-    log = tmp_path_factory.mktemp("slow-features") / "features.log"
-    server = servers.start(servers.feature_service(servers.free_port(), latency_ms=5000), log=log)
-    yield server.url
-    server.stop()
+    yield from run_feature_service(tmp_path_factory, latency_ms=5000)
 
 
 class BrokenAnswers(BaseHTTPRequestHandler):
