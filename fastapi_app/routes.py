@@ -33,7 +33,7 @@ UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "The feature service has no such patient"},
     422: {"model": ValidationErrorResponse, "description": "The id cannot be a patient's"},
     502: {"model": ErrorResponse, "description": "The feature service answered no patient"},
-    503: {"model": ErrorResponse, "description": "The feature service is unavailable"},
+    503: {"model": ErrorResponse, "description": "Feature service down, or batch queue full"},
     504: {"model": ErrorResponse, "description": "No answer within FEATURE_TIMEOUT_MS"},
 }
 

@@ -72,7 +72,7 @@ class _Failed:
 
 @dataclass
 class BatchStats:
-    """What the batcher has done so far: the lessons read the average batch size from it."""
+    """What the batcher has done so far (batch sizes), for tests and for whoever logs it."""
 
     batches: int = 0
     items: int = 0
