@@ -52,7 +52,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 serve-fastapi: $(MODEL)
-	$(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000}
+	$(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000} --no-access-log
 
 serve-flask: $(MODEL)
 	$(BIN)/gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app

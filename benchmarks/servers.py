@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -46,8 +47,10 @@ class ServerSpec:
 
 
 def fastapi_uvicorn(
-    port: int, workers: int = 1, extra_env: dict[str, str] | None = None, access_log: bool = True
+    port: int, workers: int = 1, extra_env: dict[str, str] | None = None, access_log: bool = False
 ) -> ServerSpec:
+    """Uvicorn for the FastAPI app. The app writes its own JSON access line (with the request
+    ID), so Uvicorn's is off unless asked for. Several workers share one metrics folder."""
     argv = [
         PYTHON,
         "-m",
@@ -62,7 +65,12 @@ def fastapi_uvicorn(
     ]
     if not access_log:
         argv.append("--no-access-log")
-    return ServerSpec("fastapi", argv, port, dict(extra_env or {}))
+    env = dict(extra_env or {})
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
+        # uvicorn --workers spawns processes that share nothing: without a common folder,
+        # each scrape of /metrics would see one worker's counts only.
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+    return ServerSpec("fastapi", argv, port, env)
 
 
 def flask_gunicorn(
@@ -226,6 +234,8 @@ def available_cpus() -> Sequence[int]:
 # returns the exact command a student could type; the runner records it with every result.
 
 GUNICORN_BENCH_CONFIG = "benchmarks/gunicorn_bench.conf.py"
+# No access-log line per request in a benchmark: every server runs without one, alike.
+BENCH_ENV = {"ACCESS_LOG": "0"}
 
 
 def gunicorn(
@@ -243,7 +253,7 @@ def gunicorn(
     argv += ["--worker-class", worker_class, "--workers", str(workers)]
     if threads > 1:
         argv += ["--threads", str(threads)]
-    env = {"GUNICORN_PRELOAD": "1" if preload else "0", **(extra_env or {})}
+    env = {"GUNICORN_PRELOAD": "1" if preload else "0", **BENCH_ENV, **(extra_env or {})}
     return ServerSpec(name, [*argv, app], port, env)
 
 
@@ -257,7 +267,7 @@ def uvicorn(
     """Uvicorn without an access log; with workers > 1 it spawns them (nothing is shared)."""
     argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--workers", str(workers), "--no-access-log"]
-    return ServerSpec(name, argv, port, dict(extra_env or {}))
+    return ServerSpec(name, argv, port, {**BENCH_ENV, **(extra_env or {})})
 
 
 def granian(
@@ -271,4 +281,4 @@ def granian(
     """Granian, one Rust server for WSGI and ASGI alike (access log off by default)."""
     argv = [PYTHON, "-m", "granian", "--interface", interface, "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(workers), app]
-    return ServerSpec(name, argv, port, dict(extra_env or {}))
+    return ServerSpec(name, argv, port, {**BENCH_ENV, **(extra_env or {})})

@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from fastapi_app.deps import ModelRunner, patient_batcher
 from fastapi_app.docs import install_docs
 from fastapi_app.errors import ContentLengthLimit, install_error_handlers
+from fastapi_app.observability import install_observability
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
 from shared_model.async_feature_client import AsyncFeatureClient
+from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
 from shared_model.settings import Settings, get_settings
 
@@ -27,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Loaded here, not at import: each worker process loads its own copy on start-up,
         # and a bad model stops the server before it accepts a single request.
         predictor = Predictor.load(settings.model_path)
+        set_model_info(predictor.model_version, predictor.card.name)
         async with AsyncExitStack() as resources:
             # The aiohttp session (one connection pool) and the batcher belong to this
             # worker's event loop, so they are made here, inside it, and closed with it.
@@ -51,8 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # /docs and /redoc come from fastapi_app.docs, with local assets
         redoc_url=None,
     )
+    app.state.settings = settings  # read by the API key check
     # A declared Content-Length over the limit is refused before anything is read ...
     app.add_middleware(ContentLengthLimit, max_body_bytes=settings.max_body_bytes)
+    # Outermost, so that every answer gets an X-Request-ID and is counted, 413s included.
+    install_observability(app)
     install_error_handlers(app, settings)
     # ... and FastAPI's own limit cuts off a streamed body once it passes the limit.
     app.include_router(create_router(settings), max_body_size=settings.max_body_bytes)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from fastapi_app.deps import FeaturesDep, ModelRunnerDep, PredictorDep
+from fastapi_app.security import ApiKeyRequired
 from shared_model.card import ModelCard
 from shared_model.schemas import (
     BatchPredictResponse,
@@ -23,6 +24,7 @@ from shared_model.schemas import (
 from shared_model.settings import Settings
 
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
     413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES"},
     422: {"model": ValidationErrorResponse, "description": "Body breaks the data contract"},
 }
@@ -30,12 +32,17 @@ QUEUE_FULL: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "MICROBATCH_MAX_QUEUE requests already wait"},
 }
 UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
     404: {"model": ErrorResponse, "description": "The feature service has no such patient"},
     422: {"model": ValidationErrorResponse, "description": "The id cannot be a patient's"},
     502: {"model": ErrorResponse, "description": "The feature service answered no patient"},
     503: {"model": ErrorResponse, "description": "Feature service down, or batch queue full"},
     504: {"model": ErrorResponse, "description": "No answer within FEATURE_TIMEOUT_MS"},
 }
+
+
+# Prediction routes need the key when API_KEY is set; /health and /model stay open.
+KEY = [ApiKeyRequired]
 
 
 def create_router(settings: Settings) -> APIRouter:
@@ -55,21 +62,21 @@ def create_router(settings: Settings) -> APIRouter:
     if settings.microbatch_max_size:
         # async: the request only waits on the batcher, which runs the model in its own
         # thread on all the patients that arrived together (MICROBATCH_MAX_SIZE at most).
-        @router.post("/predict", responses=BODY_ERRORS | QUEUE_FULL)
+        @router.post("/predict", responses=BODY_ERRORS | QUEUE_FULL, dependencies=KEY)
         async def predict(patient: PredictRequest, model: ModelRunnerDep) -> PredictResponse:
             return await model.predict(patient)
     else:
         # Plain `def`: inference is blocking CPU work, so FastAPI runs it in its threadpool
         # and the event loop stays free for other requests (health checks included).
-        @router.post("/predict", responses=BODY_ERRORS)
+        @router.post("/predict", responses=BODY_ERRORS, dependencies=KEY)
         def predict(patient: PredictRequest, predictor: PredictorDep) -> PredictResponse:
             return predictor.predict(patient)
 
-    @router.post("/predict/batch", responses=BODY_ERRORS)
+    @router.post("/predict/batch", responses=BODY_ERRORS, dependencies=KEY)
     def predict_batch(batch: BatchPredictRequest, predictor: PredictorDep) -> BatchPredictResponse:
         return predictor.predict_batch(batch.instances)
 
-    @router.get("/patients/{patient_id}/prediction", responses=UPSTREAM_ERRORS)
+    @router.get("/patients/{patient_id}/prediction", responses=UPSTREAM_ERRORS, dependencies=KEY)
     async def patient_prediction(
         patient_id: Annotated[PatientId, Path()], features: FeaturesDep, model: ModelRunnerDep
     ) -> PredictResponse:

@@ -6,10 +6,13 @@ from flask_openapi3 import Info, OpenAPI
 
 from flask_app.docs import install_docs
 from flask_app.errors import JSONBodyRequest, install_error_handlers, validation_error_response
+from flask_app.observability import install_observability
 from flask_app.routes import create_blueprint
 from shared_model.feature_client import FeatureClient
+from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
 from shared_model.schemas import ValidationErrorResponse
+from shared_model.security import API_KEY_HEADER
 from shared_model.settings import Settings, get_settings
 
 TITLE = "Diabetes progression model (Flask)"
@@ -20,9 +23,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app = OpenAPI(
         __name__,
         info=Info(title=TITLE, version="1.0"),
-        # flask-openapi3 writes `securitySchemes: null` unless given a dict, and null is not
-        # a valid OpenAPI document (schemathesis refuses to load it).
-        security_schemes={},
+        # The API key as the docs pages show it (flask_app/security.py enforces it). Always a
+        # dict: flask-openapi3 writes `securitySchemes: null` otherwise, which is invalid.
+        security_schemes={"ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}},
         # flask-openapi3 validates with the same pydantic models FastAPI uses; its 422 body is
         # made by the callback so that it matches FastAPI's list shape item for item.
         validation_error_status=422,
@@ -36,12 +39,14 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.config["SETTINGS"] = settings
     # Loaded once when the app is created: under Gunicorn with preload_app the master loads
     # it before forking, and every worker shares those pages copy-on-write.
-    app.extensions["predictor"] = Predictor.load(settings.model_path)
+    app.extensions["predictor"] = predictor = Predictor.load(settings.model_path)
+    set_model_info(predictor.model_version, predictor.card.name)
     # One blocking client for the app's life. Its connection pool is made on first use in
     # each worker, after the fork (and after gevent's patching); gthread threads share it.
     app.extensions["features"] = FeatureClient(settings)
 
     install_error_handlers(app)
+    install_observability(app)
     app.register_api(create_blueprint(settings))
     install_docs(app)
     return app

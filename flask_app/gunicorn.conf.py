@@ -4,6 +4,7 @@ gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app
 """
 
 import os
+import tempfile
 
 # One BLAS/OpenMP thread per worker: N workers each starting one thread per core would
 # oversubscribe the cores. Set here because this file runs before the app (and numpy) loads.
@@ -40,7 +41,22 @@ keepalive = 2
 # servers would fight over it; the lab does not use it.
 control_socket_disable = True
 
-# Access log to stdout, so `make run` shows every request as it happens.
-accesslog = "-"
+# The app writes one JSON access line per request itself (with its X-Request-ID), so
+# Gunicorn's own access log would only repeat it. Errors and worker events still go to stdout.
+accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+
+
+# Prometheus metrics from several workers: each worker writes its samples into one folder,
+# and a scrape of any worker sums them all. A fresh folder per server start (set before the
+# app is imported, so the metrics see it); kept if the environment already names one.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+
+
+def child_exit(server, worker):
+    # A dead worker's live gauges must not count any more (prometheus_client's multiprocess docs).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -10,6 +10,7 @@ from flask import current_app
 from flask_openapi3 import APIBlueprint
 
 from flask_app.errors import require_json_object
+from flask_app.security import require_api_key
 from shared_model.card import ModelCard
 from shared_model.feature_client import FeatureClient
 from shared_model.predictor import Predictor
@@ -25,9 +26,12 @@ from shared_model.schemas import (
 )
 from shared_model.settings import Settings
 
-BODY_ERRORS: dict[int, Any] = {413: ErrorResponse, 422: ValidationErrorResponse}
+BODY_ERRORS: dict[int, Any] = {401: ErrorResponse, 413: ErrorResponse, 422: ValidationErrorResponse}
+# Shown in the docs pages (an "Authorize" field for X-API-Key); enforced by require_api_key.
+KEY: list[dict[str, list[str]]] = [{"ApiKey": []}]
 # 404 unknown patient, 422 an id that cannot be one, 502/503/504 the feature service failed.
 UPSTREAM_ERRORS: dict[int, Any] = {
+    401: ErrorResponse,
     404: ErrorResponse,
     422: ValidationErrorResponse,
     **dict.fromkeys((502, 503, 504), ErrorResponse),
@@ -46,7 +50,9 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
     # The batch model carries MAX_BATCH_SIZE, so the blueprint is built from settings.
     BatchPredictRequest = batch_request_model(settings.max_batch_size)
     bp = APIBlueprint("model", __name__)
-    # Malformed JSON, an empty body or a non-JSON content type: 422 before validation.
+    # The key first (except on open routes), as FastAPI checks it before validating a body;
+    # then malformed JSON, an empty body or a non-JSON content type: 422 before validation.
+    bp.before_request(require_api_key)
     bp.before_request(require_json_object)
 
     @bp.get("/health", responses={200: HealthResponse})
@@ -57,17 +63,17 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
     def model_card() -> dict[str, Any]:
         return predictor().card.model_dump()
 
-    @bp.post("/predict", responses={200: PredictResponse, **BODY_ERRORS})
+    @bp.post("/predict", responses={200: PredictResponse, **BODY_ERRORS}, security=KEY)
     def predict(body: PredictRequest) -> dict[str, Any]:
         return predictor().predict(body).model_dump()
 
-    @bp.post("/predict/batch", responses={200: BatchPredictResponse, **BODY_ERRORS})
+    @bp.post("/predict/batch", responses={200: BatchPredictResponse, **BODY_ERRORS}, security=KEY)
     def predict_batch(body: BatchPredictRequest) -> dict[str, Any]:
         return predictor().predict_batch(body.instances).model_dump()
 
     prediction_responses = {200: PredictResponse, **UPSTREAM_ERRORS}
 
-    @bp.get("/patients/<patient_id>/prediction", responses=prediction_responses)
+    @bp.get("/patients/<patient_id>/prediction", responses=prediction_responses, security=KEY)
     def patient_prediction(path: PatientPath) -> dict[str, Any]:
         # The worker (or its thread) is held for the whole round trip: with 50 ms upstream,
         # one sync worker answers at most 1 / 0.05 s = 20 of these a second (Little's law).

@@ -123,13 +123,18 @@ def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
         raise InvalidBody([BODY_MISSING])
     if not is_json_content_type(content_type):
         raise InvalidBody([BODY_NOT_AN_OBJECT])
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidBody([json_invalid(exc)]) from None
+    value = decode_json(body)
     if not isinstance(value, dict):
         raise InvalidBody([BODY_NOT_AN_OBJECT])
     return value
+
+
+def decode_json(body: bytes) -> Any:
+    """json.loads, as Starlette calls it, with every way it can fail turned into InvalidBody."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidBody([json_invalid(exc)]) from None
 
 
 def status_detail(status: int) -> str:

@@ -18,6 +18,7 @@ import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
 from shared_model.card import ModelCard, sha256_of
+from shared_model.observability import observe_predictions
 from shared_model.schemas import (
     FEATURE_NAMES,
     BatchPredictResponse,
@@ -92,6 +93,7 @@ class Predictor:
         # scan. config_context is per thread, which is why it is set here and not at import.
         with sklearn.config_context(assume_finite=True):
             predictions = self.estimator.predict(rows)
+        observe_predictions(predictions)
         return BatchPredictResponse(
             predictions=[float(value) for value in predictions],
             model_version=self.model_version,

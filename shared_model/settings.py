@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default=2,
         ge=1,
         description="Threads or processes behind /pitfalls/predict/thread-pool and process-pool.",
+    )
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, every prediction route requires it in the X-API-Key header.",
     )
 
     @property

@@ -24,6 +24,7 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
     database=None,
 )
+API_KEY = "fuzzing-key"
 LAUNCH = {
     "flask": lambda port, env: servers.flask_gunicorn(port, workers=1, extra_env=env),
     "fastapi": lambda port, env: servers.fastapi_uvicorn(port, extra_env=env),
@@ -42,7 +43,13 @@ def live_apps(
     features = servers.start(
         servers.feature_service(servers.free_port(), latency_ms=1), log=directory / "features.log"
     )
-    env = {"MODEL_PATH": str(directory / "model.pkl"), "FEATURE_SERVICE_URL": features.url}
+    # With an API key set, so that the documented security is real: schemathesis also sends
+    # requests with a wrong key and checks that they are refused.
+    env = {
+        "MODEL_PATH": str(directory / "model.pkl"),
+        "FEATURE_SERVICE_URL": features.url,
+        "API_KEY": API_KEY,
+    }
     running = {
         name: servers.start(launch(servers.free_port(), env), log=directory / f"{name}.log")
         for name, launch in LAUNCH.items()
@@ -73,6 +80,6 @@ def test_app_keeps_its_documented_contract(
         @FUZZ
         @given(case=operation.as_strategy(mode))
         def conforms(case: schemathesis.Case) -> None:
-            case.call_and_validate()
+            case.call_and_validate(headers={"X-API-Key": API_KEY})
 
         conforms()

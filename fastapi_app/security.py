@@ -1,0 +1,23 @@
+"""The API key as a FastAPI security dependency: documented in OpenAPI, checked per route."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from shared_model.security import API_KEY_HEADER, check_api_key
+
+# auto_error=False: a missing header reaches check_api_key, which answers the contract's 401
+# (FastAPI's own answer would be a 403 in another shape).
+api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="Needed when the server sets API_KEY"
+)
+
+
+def require_api_key(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> None:
+    check_api_key(key, request.app.state.settings.api_key)
+
+
+ApiKeyRequired = Depends(require_api_key)

@@ -1,0 +1,116 @@
+"""Metrics, request IDs and access-log lines, shared by both apps so both report alike.
+
+Prometheus metrics work with one worker process or many: when PROMETHEUS_MULTIPROC_DIR is
+set (the lab's launchers and flask_app/gunicorn.conf.py set it), every worker writes its
+samples there and a scrape of any worker sums them all; without it, each process counts alone,
+which is right for a single process and wrong for several.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import uuid
+from collections.abc import Sequence
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "http_requests_total",
+    "Requests answered, by route template, method and status",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from request to response, by route template",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PREDICTIONS = Histogram(
+    "model_prediction",
+    "Predicted disease progression (the target's scale is 25 to 346)",
+    buckets=(25, 50, 75, 100, 125, 150, 175, 200, 225, 250, 275, 300, 350),
+)
+# An info metric as a gauge: prometheus_client's Info does not work across processes.
+MODEL_INFO = Gauge(
+    "model_info",
+    "The model being served (value is always 1)",
+    ["model_version", "name"],
+    multiprocess_mode="max",
+)
+
+# A request ID we accept from a client: short, and nothing that could forge a log line.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def request_id(header_value: str | None) -> str:
+    """The client's X-Request-ID when it is safe to echo and log, else a new one."""
+    if header_value and _SAFE_ID.fullmatch(header_value):
+        return header_value
+    return uuid.uuid4().hex
+
+
+def observe(route: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route, method).observe(seconds)
+
+
+def observe_predictions(values: Sequence[float]) -> None:
+    for value in values:
+        PREDICTIONS.observe(value)
+
+
+def set_model_info(model_version: str, name: str) -> None:
+    MODEL_INFO.labels(model_version, name).set(1)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The Prometheus text for a scrape, and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def access_logger() -> logging.Logger:
+    """One JSON line per request on stdout; ACCESS_LOG=0 turns it off (benchmarks do)."""
+    logger = logging.getLogger("lab.access")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+        enabled = os.environ.get("ACCESS_LOG", "1") != "0"
+        logger.setLevel(logging.INFO if enabled else logging.WARNING)
+    return logger
+
+
+def log_access(
+    logger: logging.Logger, request_id_: str, method: str, path: str, status: int, seconds: float
+) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            json.dumps(
+                {
+                    "request_id": request_id_,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                }
+            )
+        )
