@@ -2,6 +2,7 @@
 
 python -m benchmarks run --quick                 # 4 short cells, under 2 minutes
 python -m benchmarks run                         # the full profile the docs show
+python -m benchmarks run --profile async         # the I/O route, pitfalls, micro-batching
 python -m benchmarks run --configs fastapi-uvicorn-1 --users 1,64 --measure 30
 python -m benchmarks run --dry-run               # print the cells and stop
 python -m benchmarks list                        # configurations, scenarios, profiles
@@ -88,7 +89,7 @@ def list_everything() -> None:
         print(f"  {config.name:<36} {config.about}")
     print("Scenarios (user classes in benchmarks/locustfile.py):")
     for scenario in matrix.SCENARIOS.values():
-        print(f"  {scenario.name:<10} {scenario.user_class:<20} {scenario.about}")
+        print(f"  {scenario.name:<16} {scenario.user_class:<28} {scenario.about}")
     print("Profiles:")
     for profile in matrix.PROFILES.values():
         count = len(matrix.cells(profile, 2))

@@ -3,7 +3,9 @@
 The command is plain Locust plus the runner's warm-up plugin (benchmarks/locust_warmup.py);
 with processes > 1 Locust's own distributed mode (--processes: one master, forked workers)
 spreads the users. Latency percentiles are computed from Locust's response-time histogram
-with Locust's own rule, so they match what its web UI shows for the same requests.
+with Locust's own rule, so they match what its web UI shows for the same requests. With the
+health probe on, one HealthProbeUser runs beside the scenario's users, and its /health
+requests are read apart from the scenario's.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.servers import PYTHON, ROOT
 
 LOCUSTFILES = "benchmarks/locustfile.py,benchmarks/locust_warmup.py"
 # Locust warns past 100 users spawned per second per process; the warm-up absorbs the ramp.
 MAX_SPAWN_RATE = 100
+# The locustfile's probe (one user, always) and the name its requests carry in the statistics.
+HEALTH_PROBE_CLASS = "HealthProbeUser"
+HEALTH_PATH = "/health"
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class LoadSpec:
     out_dir: Path
     processes: int = 1
     batch_size: int = 64
+    health_probe: bool = False  # one more user: HealthProbeUser, GET /health 10 times a second
 
     @property
     def json_prefix(self) -> Path:
@@ -49,11 +56,14 @@ class LoadSpec:
 
 
 def locust_argv(spec: LoadSpec) -> list[str]:
+    # The probe is a fixed_count user, spawned first and on top of the scenario's users.
+    users = spec.users + 1 if spec.health_probe else spec.users
+    classes = [spec.user_class, HEALTH_PROBE_CLASS] if spec.health_probe else [spec.user_class]
     argv = [
         PYTHON, "-m", "locust", "-f", LOCUSTFILES, "--headless",
         "--host", spec.host,
-        "--users", str(spec.users),
-        "--spawn-rate", str(min(spec.users, MAX_SPAWN_RATE * spec.processes)),
+        "--users", str(users),
+        "--spawn-rate", str(min(users, MAX_SPAWN_RATE * spec.processes)),
         "--run-time", f"{spec.warmup_s + spec.measure_s:g}s",
         "--warmup", f"{spec.warmup_s:g}",
         "--window-file", str(spec.window_file),
@@ -64,7 +74,7 @@ def locust_argv(spec: LoadSpec) -> list[str]:
     ]  # fmt: skip
     if spec.processes > 1:
         argv += ["--processes", str(spec.processes)]
-    return [*argv, spec.user_class]
+    return [*argv, *classes]
 
 
 def start(spec: LoadSpec, cpus: set[int] | None) -> subprocess.Popen[bytes]:
@@ -92,6 +102,17 @@ def wait(process: subprocess.Popen[bytes], spec: LoadSpec) -> int:
 
 
 @dataclass(frozen=True)
+class HealthResult:
+    """The probe's GET /health requests in the window: how long health checks waited."""
+
+    requests: int
+    failures: int
+    p50_ms: int | None
+    p99_ms: int | None
+    max_ms: float | None
+
+
+@dataclass(frozen=True)
 class LoadResult:
     requests: int
     failures: int
@@ -104,6 +125,8 @@ class LoadResult:
     p99_ms: int | None
     max_ms: float | None
     first_error: str
+    status_503: int = 0  # failures that were a 503: a full queue or an unavailable upstream
+    health: HealthResult | None = None  # with the health probe only
 
     @property
     def rps(self) -> float:
@@ -114,14 +137,15 @@ def read_result(spec: LoadSpec) -> LoadResult:
     """Locust's statistics for the measured window (after the warm-up reset)."""
     window = json.loads(spec.window_file.read_text())
     entries = json.loads(spec.json_prefix.with_suffix(".json").read_text())
-    histogram: Counter[int] = Counter()
-    for entry in entries:
-        histogram.update({int(ms): count for ms, count in entry["response_times"].items()})
-    requests = sum(entry["num_requests"] for entry in entries)
+    probed = HEALTH_PATH if spec.health_probe else ""  # the probe's name, read apart
+    probe = [entry for entry in entries if entry["name"] == probed]
+    entries = [entry for entry in entries if entry["name"] != probed]
+    histogram = merged_histogram(entries)
     timed = sum(histogram.values())
     total_ms = sum(entry["total_response_time"] for entry in entries)
+    failures = failure_rows(spec.out_dir / "locust_failures.csv", exclude=probed)
     return LoadResult(
-        requests=requests,
+        requests=sum(entry["num_requests"] for entry in entries),
         failures=sum(entry["num_failures"] for entry in entries),
         window_s=window["end"] - window["start"],
         window_start=window["start"],
@@ -131,7 +155,28 @@ def read_result(spec: LoadSpec) -> LoadResult:
         p95_ms=percentile(histogram, 0.95),
         p99_ms=percentile(histogram, 0.99),
         max_ms=max((entry["max_response_time"] for entry in entries), default=None),
-        first_error=first_error(spec.out_dir / "locust_failures.csv"),
+        first_error=first_error_of(failures),
+        # The locustfile's checks word every wrong status as "status NNN: ...".
+        status_503=sum(int(r["Occurrences"] or 0) for r in failures if "status 503" in r["Error"]),
+        health=health_result(probe) if probed else None,
+    )
+
+
+def merged_histogram(entries: list[dict[str, Any]]) -> Counter[int]:
+    histogram: Counter[int] = Counter()
+    for entry in entries:
+        histogram.update({int(ms): count for ms, count in entry["response_times"].items()})
+    return histogram
+
+
+def health_result(entries: list[dict[str, Any]]) -> HealthResult:
+    histogram = merged_histogram(entries)
+    return HealthResult(
+        requests=sum(entry["num_requests"] for entry in entries),
+        failures=sum(entry["num_failures"] for entry in entries),
+        p50_ms=percentile(histogram, 0.50),
+        p99_ms=percentile(histogram, 0.99),
+        max_ms=max((entry["max_response_time"] for entry in entries), default=None),
     )
 
 
@@ -154,12 +199,20 @@ def percentile(histogram: Counter[int], fraction: float) -> int | None:
     return 0
 
 
+def failure_rows(failures_csv: Path, exclude: str = "") -> list[dict[str, str]]:
+    """Locust's failures file: one row per request name and error, with its occurrences."""
+    if not failures_csv.exists():
+        return []
+    with failures_csv.open(newline="") as file:
+        return [row for row in csv.DictReader(file) if not exclude or row["Name"] != exclude]
+
+
 def first_error(failures_csv: Path) -> str:
     """The most frequent failure Locust recorded, if any, for the cell's row in the CSV."""
-    if not failures_csv.exists():
-        return ""
-    with failures_csv.open(newline="") as file:
-        rows = list(csv.DictReader(file))
+    return first_error_of(failure_rows(failures_csv))
+
+
+def first_error_of(rows: list[dict[str, str]]) -> str:
     if not rows:
         return ""
     worst = max(rows, key=lambda row: int(row.get("Occurrences") or 0))

@@ -31,7 +31,8 @@ import random
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, constant, events, run_single_user, task
+import gevent.pool
+from locust import FastHttpUser, constant, constant_pacing, events, run_single_user, task
 from locust.contrib.fasthttp import ResponseContextManager
 
 from shared_model.data import held_out_patients
@@ -152,8 +153,100 @@ class BatchPredictUser(FastHttpUser):
 #
 # One FastHttpUser subclass per scenario, its requests checked like the ones above (status
 # and body shape, so failures show in the UI). Then give it a name in benchmarks/matrix.py
-# (SCENARIOS) so that the runner can measure it. Planned: the I/O-bound route
-# GET /patients/{id}/prediction, and micro-batching scenarios.
+# (SCENARIOS) so that the runner can measure it.
+
+# --- Where async wins (docs/async-and-batching.md). The I/O routes need the feature service
+# (`make run` starts it; the runner too); the /pitfalls routes need LAB_PITFALLS=1 on FastAPI.
+
+# Rows of the data set the feature service serves: 0 to 441.
+PATIENT_IDS = 442
+
+
+class PatientPredictionUser(FastHttpUser):
+    """GET /patients/{id}/prediction for a random patient: the app waits on the feature service."""
+
+    wait_time = constant(0)
+    path = "/patients/{id}/prediction"
+
+    @task
+    def patient_prediction(self) -> None:
+        # Any id, not one repeated: the answer differs per patient, as in real traffic.
+        # One name for all ids, so the statistics show one row rather than 442.
+        path = self.path.format(id=random.randrange(PATIENT_IDS))
+        with self.client.get(path, name=self.path, catch_response=True) as response:
+            check_prediction(response)
+
+
+class BlockingClientPredictionUser(PatientPredictionUser):
+    """The same through FastAPI's pitfall route: a blocking client inside async def."""
+
+    path = "/pitfalls/patients/{id}/prediction/blocking-client"
+
+
+class AsyncInlinePredictUser(FastHttpUser):
+    """POST a held-out patient to FastAPI's pitfall route that runs the model on the loop."""
+
+    wait_time = constant(0)
+    path = "/pitfalls/predict/async-inline"
+
+    @task
+    def predict(self) -> None:
+        body = random.choice(PATIENT_BODIES)
+        with self.client.post(
+            self.path, data=body, headers=JSON_HEADERS, catch_response=True
+        ) as response:
+            check_prediction(response)
+
+
+class ThreadPoolPredictUser(AsyncInlinePredictUser):
+    """The same body to the route that runs the model in its own small thread pool."""
+
+    path = "/pitfalls/predict/thread-pool"
+
+
+class ProcessPoolPredictUser(AsyncInlinePredictUser):
+    """The same body to the route that runs the model in a pool of processes."""
+
+    path = "/pitfalls/predict/process-pool"
+
+
+# The probe sends GET /health every HEALTH_PROBE_INTERVAL_S whether or not the last one was
+# answered (open loop): a closed-loop probe stuck behind a busy server would send one probe
+# per stall and hide how long health checks wait (coordinated omission, docs/load-testing.md).
+HEALTH_PROBE_INTERVAL_S = 0.1
+# Probes waiting at once, at most; past it the probe waits for one to finish.
+HEALTH_PROBES_IN_FLIGHT = 100
+
+
+class HealthProbeUser(FastHttpUser):
+    """GET /health ten times a second beside another scenario: do health checks starve?
+
+    Pick it together with a scenario in the web UI. It is always exactly one user
+    (fixed_count), spawned first, so 65 users = this probe + 64 of the other class.
+    """
+
+    fixed_count = 1
+    wait_time = constant_pacing(HEALTH_PROBE_INTERVAL_S)
+    concurrency = HEALTH_PROBES_IN_FLIGHT  # one connection per probe in flight, no queueing
+
+    def on_start(self) -> None:
+        self.probes = gevent.pool.Pool(HEALTH_PROBES_IN_FLIGHT)
+
+    def on_stop(self) -> None:
+        self.probes.kill()
+
+    @task
+    def probe(self) -> None:
+        self.probes.spawn(self.health)
+
+    def health(self) -> None:
+        with self.client.get("/health", catch_response=True) as response:
+            try:
+                body = response.json() if response.status_code == 200 else None
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or body.get("status") != "ok":
+                response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,17 @@ from dataclasses import dataclass, field, replace
 
 from benchmarks import servers
 
-LAB_ROUTES = frozenset({"/predict", "/predict/batch"})
+# The routes a configuration is measured on: a scenario runs only where its route is listed.
+IO_ROUTE = "/patients/{id}/prediction"
+LAB_ROUTES = frozenset({"/predict", "/predict/batch", IO_ROUTE})
+PITFALL_ROUTES = frozenset(
+    {
+        "/pitfalls/patients/{id}/prediction/blocking-client",
+        "/pitfalls/predict/async-inline",
+        "/pitfalls/predict/thread-pool",
+        "/pitfalls/predict/process-pool",
+    }
+)
 FLASK_APP = "flask_app.wsgi:app"
 FASTAPI_APP = "fastapi_app.main:app"
 FLASK_SNIPPET = "benchmarks.tutorial_snippets.flask_snippet:app"
@@ -34,21 +44,26 @@ class ServerConfig:
     many_workers: bool = False  # True: N worker processes (the run's --workers), else one
     threads: int = 1  # Gunicorn gthread only
     preload: bool = True  # Gunicorn only: import the app in the master before forking
-    kind: str = "lab"  # lab | tutorial (the reference snippets, not to copy)
-    routes: frozenset[str] = LAB_ROUTES
+    kind: str = "lab"  # lab | tutorial (the reference snippets) | pitfall (/pitfalls routes)
+    routes: frozenset[str] = LAB_ROUTES  # the routes the runner measures it on
+    # The app's own settings for this configuration (micro-batching, /pitfalls), as pairs so
+    # that the configuration stays hashable.
+    env: tuple[tuple[str, str], ...] = ()
     about: str = ""
 
     def spec(self, port: int, workers: int) -> servers.ServerSpec:
         """The server's command; the runner adds CPU pinning and the model's path."""
+        extra_env = dict(self.env)
         if self.server == "gunicorn":
             worker_class = GUNICORN_WORKER_CLASSES.get(self.worker, self.worker)
             return servers.gunicorn(
-                self.app, port, workers, worker_class, threads=self.threads, preload=self.preload
-            )
+                self.app, port, workers, worker_class, threads=self.threads,
+                preload=self.preload, extra_env=extra_env,
+            )  # fmt: skip
         if self.server == "uvicorn":
-            return servers.uvicorn(self.app, port, workers)
+            return servers.uvicorn(self.app, port, workers, extra_env=extra_env)
         if self.server == "granian":
-            return servers.granian(self.app, self.worker, port, workers)
+            return servers.granian(self.app, self.worker, port, workers, extra_env=extra_env)
         raise ValueError(f"no launcher for server {self.server!r}")
 
 
@@ -115,8 +130,33 @@ CONFIGS: dict[str, ServerConfig] = {
             kind="tutorial", routes=frozenset({"/predict"}),
             about="reference: def predict(data: dict), no validation (do not copy)",
         ),
+        # Where async wins, and the mistakes that throw it away (the async profile).
+        ServerConfig(
+            "flask-gunicorn-gthread-1x64", "flask", "gunicorn", "gthread", FLASK_APP,
+            threads=64, about="one worker, 64 threads: one per user waiting on the I/O route",
+        ),
+        ServerConfig(
+            "fastapi-uvicorn-1-microbatch", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
+            routes=frozenset({"/predict"}),
+            env=(("MICROBATCH_MAX_SIZE", "64"), ("MICROBATCH_MAX_WAIT_MS", "2")),
+            about="one Uvicorn process, concurrent /predict calls coalesced into one model call",
+        ),
+        ServerConfig(
+            "fastapi-uvicorn-1-pitfalls", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
+            kind="pitfall", routes=PITFALL_ROUTES,
+            env=(("LAB_PITFALLS", "1"), ("LAB_POOL_SIZE", "2")),
+            about="one Uvicorn process with the /pitfalls routes: what not to copy, measured",
+        ),
     ]
 }  # fmt: skip
+
+# The configurations made for the async profile; the full profile's server matrix is the rest.
+ASYNC_ONLY = (
+    "flask-gunicorn-gthread-1x64",
+    "fastapi-uvicorn-1-microbatch",
+    "fastapi-uvicorn-1-pitfalls",
+)
+SERVER_MATRIX = tuple(name for name in CONFIGS if name not in ASYNC_ONLY)
 
 
 @dataclass(frozen=True)
@@ -125,11 +165,11 @@ class Scenario:
     user_class: str  # a class in benchmarks/locustfile.py
     route: str  # the route it needs; configurations without it are skipped
     rows_per_request: Callable[[int], int] = lambda batch_size: 1
+    needs_features: bool = False  # the runner starts the feature service for its cells
     about: str = ""
 
 
 # One entry per user class in benchmarks/locustfile.py that the runner should measure.
-# Add new scenarios (the I/O-bound route, micro-batching) here once their class exists.
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in [
@@ -141,12 +181,72 @@ SCENARIOS: dict[str, Scenario] = {
             rows_per_request=lambda batch_size: batch_size,
             about="--batch-size patients per request",
         ),
+        Scenario(
+            "io",
+            "PatientPredictionUser",
+            IO_ROUTE,
+            needs_features=True,
+            about="GET a random patient's prediction: the app waits on the feature service",
+        ),
+        Scenario(
+            "io-blocking",
+            "BlockingClientPredictionUser",
+            "/pitfalls/patients/{id}/prediction/blocking-client",
+            needs_features=True,
+            about="the same, with a blocking client inside async def (pitfall)",
+        ),
+        Scenario(
+            "cpu-async-inline",
+            "AsyncInlinePredictUser",
+            "/pitfalls/predict/async-inline",
+            about="/predict's work run inside async def, on the event loop (pitfall)",
+        ),
+        Scenario(
+            "cpu-thread-pool",
+            "ThreadPoolPredictUser",
+            "/pitfalls/predict/thread-pool",
+            about="/predict's work in a pool of LAB_POOL_SIZE threads",
+        ),
+        Scenario(
+            "cpu-process-pool",
+            "ProcessPoolPredictUser",
+            "/pitfalls/predict/process-pool",
+            about="/predict's work in a pool of LAB_POOL_SIZE processes",
+        ),
     ]
 }
+
+# The async profile: the I/O route on these (each serves it, or its blocking variant) ...
+IO_CONFIGS = (
+    "flask-gunicorn-sync-1",
+    "fastapi-uvicorn-1",
+    "fastapi-uvicorn-1-pitfalls",
+    "flask-gunicorn-gthread-1x64",
+    "flask-gunicorn-gevent-1",
+)
+# ... and the heavy model's /predict run each way: def, micro-batched, inline, in pools,
+# with one sync worker for reference.
+CPU_CONFIGS = (
+    "fastapi-uvicorn-1",
+    "fastapi-uvicorn-1-microbatch",
+    "fastapi-uvicorn-1-pitfalls",
+    "flask-gunicorn-sync-1",
+)
+CPU_SCENARIOS = ("cpu-async-inline", "cpu-thread-pool", "cpu-process-pool")
 
 # "default": the model `make model` chose (MODEL_PATH, else shared_model/model.pkl).
 # "forest": the deliberately heavy forest (`train --estimator forest`), trained into a cache.
 MODELS = ("default", "forest")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One block of a profile: these configurations x these scenarios on one model."""
+
+    model: str
+    configs: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    users: tuple[int, ...] = ()  # empty: the profile's; --users replaces both
 
 
 @dataclass(frozen=True)
@@ -164,10 +264,20 @@ class Profile:
     # The heavy model only on these configurations (empty: all). With a forest, inference
     # dominates every stack, so a handful of configurations tells the lesson in less time.
     forest_configs: tuple[str, ...] = ()
+    # When given, cells come from these blocks (narrowed by configs, scenarios and models)
+    # rather than from every configuration x scenario x model.
+    parts: tuple[Part, ...] = ()
+    # One more user, HealthProbeUser, GETs /health ten times a second in every cell: it shows
+    # whether health checks starve while the server is busy.
+    health_probe: bool = False
+    feature_latency_ms: float = 50  # the feature service's delay, for scenarios that need it
     about: str = ""
 
     def override(self, **changes: object) -> Profile:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        changed = {k: v for k, v in changes.items() if v is not None}
+        if "users" in changed:  # users asked for on the command line apply to every part
+            changed["parts"] = tuple(replace(part, users=()) for part in self.parts)
+        return replace(self, **changed)
 
 
 PROFILES: dict[str, Profile] = {
@@ -183,8 +293,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         "full",
-        configs=tuple(CONFIGS),
-        scenarios=tuple(SCENARIOS),
+        configs=SERVER_MATRIX,
+        scenarios=("single", "batch"),
         models=MODELS,
         users=(1, 16, 64),
         warmup_s=3,
@@ -198,7 +308,24 @@ PROFILES: dict[str, Profile] = {
             "tutorial-fastapi-uvicorn-1",
         ),
         # About 40 minutes on a 2-core machine; the committed reference run is this profile.
-        about="what the docs show: every configuration, scenario and model",
+        about="what the docs show: every server configuration, both scenarios and models",
+    ),
+    "async": Profile(
+        "async",
+        configs=tuple(dict.fromkeys((*IO_CONFIGS, *CPU_CONFIGS))),
+        scenarios=("io", "io-blocking", "single", *CPU_SCENARIOS),
+        models=MODELS,
+        users=(1, 16, 64),
+        warmup_s=3,
+        measure_s=10,
+        parts=(
+            Part("default", IO_CONFIGS, ("io", "io-blocking")),
+            Part("forest", CPU_CONFIGS, ("single", *CPU_SCENARIOS), users=(64,)),
+        ),
+        health_probe=True,
+        # About 10 minutes on a 2-core machine; the committed reference-async run is this.
+        about="where async wins: the I/O route, blocking in async, CPU-bound variants, "
+        "micro-batching; /health probed in every cell",
     ),
 }
 
@@ -222,6 +349,16 @@ class Cell:
 
 def cells(profile: Profile, many_workers: int) -> list[Cell]:
     """Every cell of a profile, in run order, leaving out scenarios a configuration lacks."""
+    if profile.parts:
+        return [
+            Cell(config, scenario, part.model, users, many_workers if config.many_workers else 1)
+            for part in profile.parts
+            if part.model in profile.models
+            for config in (CONFIGS[name] for name in part.configs if name in profile.configs)
+            for scenario in (SCENARIOS[n] for n in part.scenarios if n in profile.scenarios)
+            if scenario.route in config.routes
+            for users in part.users or profile.users
+        ]
     return [
         Cell(config, scenario, model, users, many_workers if config.many_workers else 1)
         for model in profile.models

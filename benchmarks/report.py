@@ -48,12 +48,18 @@ def fmt(value: str, digits: int = 0) -> str:
 
 def write(run_dir: Path) -> Path:
     """Write report.md and plots/*.png for the run in run_dir; return the report's path."""
+    from benchmarks import async_report  # here, not at the top: it builds on this module
+
     meta = json.loads((run_dir / "meta.json").read_text())
     rows = read_rows(run_dir)
     ok = [row for row in rows if row["status"] == "ok"]
+    # Cells run with the /health probe (the async profile) get their own sections.
+    probed = [row for row in ok if row["health_requests"] != ""]
+    ok = [row for row in ok if row["health_requests"] == ""]
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     lines = header(run_dir, meta) + warnings(rows)
+    lines += async_report.sections(probed, meta, plots)
     groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in ok:
         groups[(row["model"], row["scenario"])].append(row)
@@ -346,5 +352,12 @@ def columns_section() -> list[str]:
         "- `rss_mib_per_worker`, `pss_mib_per_worker`, `uss_mib_per_worker`: mean over the "
         "worker processes, MiB; `pss_mib_total`: all the server's processes.",
         "- `workers`, `threads`, `preload`, `server_cpus`, `locust_cpus`: how the cell ran.",
+        "- `route`, `config_env`: the route the scenario loads, and the app settings its "
+        "configuration sets (micro-batching, `/pitfalls`). `status_503`: failed requests "
+        "that were a 503 (a full batch queue, or the feature service unavailable).",
+        "- `health_requests`, `health_failures`, `health_p50_ms`, `health_p99_ms`, "
+        "`health_max_ms`: the /health probe's requests in the window (10 a second, open "
+        "loop), when the profile runs it. `features_cpu_pct`: the feature service's CPU, "
+        "on Locust's cores, for the I/O route's cells.",
         "",
     ]

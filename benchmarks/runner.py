@@ -1,6 +1,7 @@
 """Run a benchmark matrix: each cell a fresh, pinned server under headless Locust, one CSV row.
 
-Per cell: start the server on its own core(s) and wait for /health; run Locust on the
+Per cell: start the server on its own core(s) and wait for /health (first the feature
+service, on Locust's side, when the scenario's route calls it); run Locust on the
 other core(s) with a warm-up and a measured window; sample both process trees' CPU during
 the window; read the server's memory per worker; stop the server gracefully. Rows are
 appended to results.csv as they finish, so an interrupted run keeps what it measured.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import loadgen, matrix, measure, models, provenance, report, servers
+from shared_model.settings import Settings
 
 DEFAULT_OUTPUT = servers.ROOT / "benchmarks" / "results" / "runs"
 
@@ -35,7 +37,13 @@ COLUMNS = (
     "locust_cpu_pct", "locust_busiest_process_cpu_pct", "generator_saturated",
     "server_processes", "rss_mib_per_worker", "pss_mib_per_worker", "uss_mib_per_worker",
     "pss_mib_total", "server_cpus", "locust_cpus", "first_error",
+    # Added with the async profile: empty in runs and cells without them.
+    "route", "config_env", "status_503", "features_cpu_pct",
+    "health_requests", "health_failures", "health_p50_ms", "health_p99_ms", "health_max_ms",
 )  # fmt: skip
+
+# Connections each app process may keep to the feature service, unless a cell needs more.
+DEFAULT_FEATURE_POOL = Settings.model_fields["feature_pool_size"].default
 
 # Seconds a cell spends outside its warm-up and window (start-up of both, memory, stop),
 # for the estimate printed before a run; measured runs replace it in meta.json.
@@ -131,6 +139,16 @@ def run_cell(
     spec = cell.config.spec(servers.free_port(), cell.workers)
     spec.env["MODEL_PATH"] = str(model.path)
     spec.cpus = options.cpus.server
+    features_spec = None
+    if cell.scenario.needs_features:
+        # On Locust's side, so that the server's core does only the server's work.
+        features_spec = servers.feature_service(
+            servers.free_port(), options.profile.feature_latency_ms
+        )
+        features_spec.cpus = options.cpus.locust
+        spec.env["FEATURE_SERVICE_URL"] = features_spec.url
+        if cell.users > DEFAULT_FEATURE_POOL:  # a request waiting for a connection is not I/O
+            spec.env["FEATURE_POOL_SIZE"] = str(cell.users)
     load = loadgen.LoadSpec(
         host=spec.url,
         user_class=cell.scenario.user_class,
@@ -140,16 +158,25 @@ def run_cell(
         out_dir=cell_dir,
         processes=options.locust_processes,
         batch_size=options.profile.batch_size,
+        health_probe=options.profile.health_probe,
     )
     commands = {
         "server": provenance.command_line(spec.argv, spec.env, spec.cpus),
         "locust": provenance.command_line(loadgen.locust_argv(load), None, options.cpus.locust),
     }
+    if features_spec is not None:
+        commands["features"] = provenance.command_line(
+            features_spec.argv, features_spec.env, features_spec.cpus
+        )
     row = describe(cell, cell_id, model, options)
     sampler = measure.CpuSampler(interval=0.1).start()
     server: servers.RunningServer | None = None
+    features: servers.RunningServer | None = None
     locust: subprocess.Popen[bytes] | None = None
     try:
+        if features_spec is not None:
+            features = servers.start(features_spec, log=cell_dir / "features.log", timeout=60)
+            sampler.watch("features", features.pid)
         server = servers.start(spec, log=cell_dir / "server.log", timeout=120)
         sampler.watch("server", server.pid)
         locust = loadgen.start(load, options.cpus.locust)
@@ -170,13 +197,20 @@ def run_cell(
         sampler.stop()
         if server is not None:
             server.stop()
+        if features is not None:
+            features.stop()
     server_cpu = sampler.cpu_pct("server", result.window_start, result.window_end)
     cores = sampler.cpu_pct(measure.CORES, result.window_start, result.window_end)
     server_cores_busy = sum(cores.get(cpu, 0.0) for cpu in options.cpus.server or ())
     locust_cpu = sampler.cpu_pct("locust", result.window_start, result.window_end)
     locust_total, locust_busiest = measure.total_and_busiest(locust_cpu)
     locust_cores = len(options.cpus.locust) if options.cpus.locust else (os.cpu_count() or 1)
+    # The feature service shares Locust's cores: if the two together run out of CPU, the
+    # upstream's answers and Locust's timings slow down, and the cell measures the load side.
+    features_cpu = sampler.cpu_pct("features", result.window_start, result.window_end)
+    load_side = [*locust_cpu.values(), *features_cpu.values()]
     successes = result.requests - result.failures
+    health = result.health
     row.update(
         status="ok",
         requests=result.requests,
@@ -198,13 +232,20 @@ def run_cell(
         else None,
         locust_cpu_pct=locust_total,
         locust_busiest_process_cpu_pct=locust_busiest,
-        generator_saturated=measure.generator_saturated(list(locust_cpu.values()), locust_cores),
+        generator_saturated=measure.generator_saturated(load_side, locust_cores),
         server_processes=len(memory.processes),
         rss_mib_per_worker=memory.per_worker_mib("rss"),
         pss_mib_per_worker=memory.per_worker_mib("pss"),
         uss_mib_per_worker=memory.per_worker_mib("uss"),
         pss_mib_total=memory.total_pss_mib,
         first_error=result.first_error,
+        status_503=result.status_503,
+        features_cpu_pct=sum(features_cpu.values()) if features is not None else None,
+        health_requests=health.requests if health else None,
+        health_failures=health.failures if health else None,
+        health_p50_ms=health.p50_ms if health else None,
+        health_p99_ms=health.p99_ms if health else None,
+        health_max_ms=health.max_ms if health else None,
     )
     return row, commands
 
@@ -228,6 +269,8 @@ def describe(
         "threads": config.threads,
         "preload": config.preload if config.server == "gunicorn" else "",
         "scenario": cell.scenario.name,
+        "route": cell.scenario.route,
+        "config_env": " ".join(f"{name}={value}" for name, value in config.env),
         "batch_size": cell.scenario.rows_per_request(options.profile.batch_size),
         "users": cell.users,
         "locust_processes": options.locust_processes,
@@ -247,9 +290,12 @@ def progress_line(index: int, total: int, row: dict[str, Any], seconds: float) -
     if row["status"] != "ok":
         return f"{head} {row['status']}"
     flag = "  GENERATOR SATURATED: this cell measures Locust" if row["generator_saturated"] else ""
+    health = ""
+    if row.get("health_requests") is not None:
+        health = f"/health p50 {row['health_p50_ms']} ms p99 {row['health_p99_ms']} ms  "
     return (
         f"{head} {row['rps']:8.1f} req/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
-        f"{row['failures']} failed  server {row['server_cpu_pct']:.0f}% cpu  "
+        f"{row['failures']} failed  {health}server {row['server_cpu_pct']:.0f}% cpu  "
         f"locust {row['locust_cpu_pct']:.0f}% cpu  ({seconds:.0f} s){flag}"
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import json
 import os
 import random
@@ -108,11 +109,11 @@ def test_the_quick_profile_is_small_enough_for_two_minutes() -> None:
     assert {cell.config.framework for cell in planned} == {"flask", "fastapi"}
 
 
-def test_the_full_profile_covers_every_configuration_scenario_and_model() -> None:
+def test_the_full_profile_covers_every_server_configuration_scenario_and_model() -> None:
     full = matrix.PROFILES["full"]
     planned = matrix.cells(full, many_workers=2)
-    assert {c.config.name for c in planned} == set(matrix.CONFIGS)
-    assert {c.scenario.name for c in planned} == set(matrix.SCENARIOS)
+    assert {c.config.name for c in planned} == set(matrix.SERVER_MATRIX)
+    assert {c.scenario.name for c in planned} == {"single", "batch"}
     assert {c.model for c in planned} == set(matrix.MODELS)
     assert 64 in full.users and full.warmup_s > 0
     # The tutorial snippets have only /predict, so they appear in the single scenario only.
@@ -130,6 +131,106 @@ def test_the_full_profile_covers_every_configuration_scenario_and_model() -> Non
     workers = {c.worker for c in matrix.CONFIGS.values()}
     assert {"sync", "gthread", "gevent", "asgi", "uvicorn-worker", "wsgi"} <= workers
     assert any(not c.preload for c in matrix.CONFIGS.values() if c.server == "gunicorn")
+
+
+def test_the_async_profile_covers_the_lessons_cells() -> None:
+    profile = matrix.PROFILES["async"]
+    planned = matrix.cells(profile, many_workers=2)
+    assert profile.health_probe and profile.feature_latency_ms == 50
+    assert all(cell.scenario.route in cell.config.routes for cell in planned)
+    assert len({cell.slug for cell in planned}) == len(planned)  # no cell twice
+    at_64 = {(c.model, c.config.name, c.scenario.name) for c in planned if c.users == 64}
+    # The I/O route on the five configurations the lesson compares, the pitfall among them.
+    assert {
+        ("default", "flask-gunicorn-sync-1", "io"),
+        ("default", "fastapi-uvicorn-1", "io"),
+        ("default", "fastapi-uvicorn-1-pitfalls", "io-blocking"),
+        ("default", "flask-gunicorn-gthread-1x64", "io"),
+        ("default", "flask-gunicorn-gevent-1", "io"),
+    } <= at_64
+    # The heavy model's /predict: def, micro-batched, inline, thread pool, process pool.
+    assert {
+        ("forest", "fastapi-uvicorn-1", "single"),
+        ("forest", "fastapi-uvicorn-1-microbatch", "single"),
+        ("forest", "fastapi-uvicorn-1-pitfalls", "cpu-async-inline"),
+        ("forest", "fastapi-uvicorn-1-pitfalls", "cpu-thread-pool"),
+        ("forest", "fastapi-uvicorn-1-pitfalls", "cpu-process-pool"),
+    } <= at_64
+    for cell in planned:
+        # Only the routes that call the feature service get one, and every forest cell runs
+        # the heavy model with the settings its configuration names.
+        assert cell.scenario.needs_features == ("patients" in cell.scenario.route)
+        assert cell.workers == 1
+        if cell.model == "forest":
+            assert cell.scenario.needs_features is False and cell.users == 64
+    env = {name: dict(matrix.CONFIGS[name].env) for name in matrix.ASYNC_ONLY}
+    assert env["fastapi-uvicorn-1-microbatch"] == {
+        "MICROBATCH_MAX_SIZE": "64",
+        "MICROBATCH_MAX_WAIT_MS": "2",
+    }
+    assert env["fastapi-uvicorn-1-pitfalls"] == {"LAB_PITFALLS": "1", "LAB_POOL_SIZE": "2"}
+    assert matrix.CONFIGS["flask-gunicorn-gthread-1x64"].threads == 64
+    # Each user of the I/O route needs its own connection to the feature service.
+    assert max(c.users for c in planned if c.scenario.needs_features) <= runner.DEFAULT_FEATURE_POOL
+    options = runner.RunOptions(profile, Path("unused"), 2, 1, runner.plan_cpus())
+    assert runner.estimate_s(options, len(planned)) < 15 * 60
+
+
+def test_users_from_the_command_line_replace_every_parts_own() -> None:
+    narrowed = matrix.PROFILES["async"].override(users=(2,), configs=("fastapi-uvicorn-1",))
+    planned = matrix.cells(narrowed, many_workers=2)
+    assert {(c.model, c.scenario.name, c.users) for c in planned} == {
+        ("default", "io", 2),
+        ("forest", "single", 2),
+    }
+
+
+def test_the_configurations_settings_reach_the_server_command() -> None:
+    spec = matrix.CONFIGS["fastapi-uvicorn-1-pitfalls"].spec(port=8123, workers=1)
+    assert spec.env["LAB_PITFALLS"] == "1" and spec.env["LAB_POOL_SIZE"] == "2"
+    gthread = matrix.CONFIGS["flask-gunicorn-gthread-1x64"].spec(port=8123, workers=1)
+    assert "--threads 64" in " ".join(gthread.argv)
+
+
+def test_the_health_probe_is_one_more_user_of_its_own_class() -> None:
+    spec = loadgen.LoadSpec(
+        "http://127.0.0.1:1", "PatientPredictionUser", 64, 1, 2, Path("unused"),
+        health_probe=True,
+    )  # fmt: skip
+    argv = loadgen.locust_argv(spec)
+    assert argv[argv.index("--users") + 1] == "65"
+    assert argv[-2:] == ["PatientPredictionUser", loadgen.HEALTH_PROBE_CLASS]
+    assert loadgen.HEALTH_PROBE_CLASS in locustfile_user_classes()
+    plain = loadgen.locust_argv(dataclasses.replace(spec, health_probe=False))
+    assert plain[plain.index("--users") + 1] == "64" and plain[-1] == "PatientPredictionUser"
+
+
+def test_the_probe_and_the_503s_are_counted_apart(tmp_path: Path) -> None:
+    def entry(name: str, times: dict[str, int], failures: int) -> dict[str, object]:
+        return {
+            "name": name,
+            "response_times": times,
+            "num_requests": sum(times.values()),
+            "num_failures": failures,
+            "total_response_time": sum(int(ms) * n for ms, n in times.items()),
+            "max_response_time": max(int(ms) for ms in times),
+        }
+
+    spec = loadgen.LoadSpec("http://x", "SinglePredictUser", 4, 1, 2, tmp_path, health_probe=True)
+    (tmp_path / "window.json").write_text(json.dumps({"start": 100.0, "end": 110.0}))
+    entries = [entry("/predict", {"10": 90, "20": 10}, 5), entry("/health", {"700": 100}, 1)]
+    (tmp_path / "locust.json").write_text(json.dumps(entries))
+    with (tmp_path / "locust_failures.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["Method", "Name", "Error", "Occurrences"])
+        writer.writerow(["POST", "/predict", "CatchResponseError('status 503: queue full')", "4"])
+        writer.writerow(["POST", "/predict", "CatchResponseError('status 500: bug')", "1"])
+        writer.writerow(["GET", "/health", "CatchResponseError('status 503: down')", "1"])
+    result = loadgen.read_result(spec)
+    assert (result.requests, result.failures, result.status_503) == (100, 5, 4)
+    assert (result.p50_ms, result.max_ms) == (10, 20)
+    assert "status 503" in result.first_error and "/predict" in result.first_error
+    assert result.health == loadgen.HealthResult(100, 1, 700, 700, 700)
 
 
 @pytest.mark.parametrize("name", sorted(matrix.CONFIGS))
@@ -187,6 +288,57 @@ def test_report_marks_saturated_cells_and_failures(tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "default-single-throughput.png").stat().st_size > 0
 
 
+def test_report_shows_probed_cells_with_their_health_columns_and_ratios(tmp_path: Path) -> None:
+    # Made-up numbers: the test checks what the report does with them, not the servers.
+    cells = [
+        ("default", "flask-gunicorn-sync-1", "io", 64, "18.0", "3500", "3700", "0", "False"),
+        ("default", "fastapi-uvicorn-1", "io", 64, "540.0", "110", "250", "0", "False"),
+        ("default", "fastapi-uvicorn-1", "io", 16, "300.0", "52", "60", "0", "False"),
+        ("forest", "fastapi-uvicorn-1", "single", 64, "60.0", "1000", "2000", "0", "False"),
+        ("forest", "fastapi-uvicorn-1-microbatch", "single", 64, "250.0", "250", "2500", "3",
+         "True"),
+    ]  # fmt: skip
+    rows = [
+        {**dict.fromkeys(runner.COLUMNS, ""), "cell": f"{i:03d}", "model": model,
+         "config": config, "kind": "lab", "scenario": scenario, "users": str(users),
+         "route": matrix.SCENARIOS[scenario].route, "workers": "1", "status": "ok",
+         "requests": "100", "failures": failures, "status_503": failures, "rps": rps,
+         "p50_ms": p50, "p95_ms": p99, "p99_ms": p99, "generator_saturated": saturated,
+         "health_requests": "90", "health_failures": "0", "health_p50_ms": "0",
+         "health_p99_ms": "1200", "health_max_ms": "1500"}
+        for i, (model, config, scenario, users, rps, p50, p99, failures, saturated)
+        in enumerate(cells, start=1)
+    ]  # fmt: skip
+    with (tmp_path / "results.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, runner.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    meta = {
+        "machine": {"cpu_model": "test CPU", "logical_cpus": 2, "system": "Linux", "release": "x"},
+        "versions": {"python": "CPython 3"},
+        "git": {"revision": "0" * 40, "dirty": False},
+        "profile": {"name": "async", "warmup_s": 1, "measure_s": 2, "batch_size": 64,
+                    "feature_latency_ms": 50},
+        "workers_n": 2,
+        "locust_processes": 1,
+        "cpu_plan": {"server_cpus": [0], "locust_cpus": [1], "note": "test"},
+        "started_at": "now",
+        "models": {"default": {"estimator": "linear", "version": "abc"},
+                   "forest": {"estimator": "forest", "version": "def"}},
+    }  # fmt: skip
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    text = report.write(tmp_path).read_text()
+    assert "## With /health probed: default model" in text
+    assert "## With /health probed: forest model" in text
+    assert "feature service answered after 50 ms" in text
+    # Ratios computed from the rows: 540 / 18 = 30x against 20x; 250 / 60 = 4.2x against 5x.
+    assert "| 64 | 540.0 | 18.0 | 30.0x | >= 20x |" in text and "| met |" in text
+    assert "4.2x | >= 5x, lower p99 | 2,500 | 2,000 | not met (generator saturated) " in text
+    assert "scenario single" not in text  # probed cells are not drawn a second time
+    for image in ("async-default.png", "async-default-throughput.png", "async-forest.png"):
+        assert f"plots/{image}" in text and (tmp_path / "plots" / image).stat().st_size > 0
+
+
 # --- One real run ---------------------------------------------------------------------------
 
 
@@ -235,3 +387,36 @@ def test_a_short_run_writes_csv_meta_report_and_plots(model_dir: Path, tmp_path:
     text = (out / "report.md").read_text()
     for image in ("plots/default-single-throughput.png", "plots/default-single-latency.png"):
         assert image in text and (out / image).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_an_io_cell_starts_the_feature_service_and_probes_health(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    command = [
+        servers.PYTHON, "-m", "benchmarks", "run", "--profile", "async", "--output", str(out),
+        "--configs", "fastapi-uvicorn-1", "--scenarios", "io", "--models", "default",
+        "--users", "2", "--warmup", "1", "--measure", "2",
+    ]  # fmt: skip
+    env = {**os.environ, "MODEL_PATH": str(model_dir / "model.pkl")}
+    result = subprocess.run(
+        command, cwd=servers.ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with (out / "results.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["status"] == "ok" and row["scenario"] == "io", row
+    assert int(row["requests"]) > 0 and row["failures"] == "0" and row["status_503"] == "0", row
+    assert int(row["health_requests"]) > 0 and row["health_failures"] == "0", row
+    assert float(row["features_cpu_pct"]) >= 0
+    commands = json.loads((out / "meta.json").read_text())["cells"][0]
+    assert "FEATURE_SERVICE_URL=http://127.0.0.1:" in commands["server"]
+    assert "-m benchmarks.feature_service" in commands["features"]
+    assert "--latency-ms 50" in commands["features"]
+    assert "--users 3 " in commands["locust"]  # the two users and the probe
+    assert commands["locust"].endswith("PatientPredictionUser HealthProbeUser")
+    text = (out / "report.md").read_text()
+    assert "## With /health probed: default model" in text

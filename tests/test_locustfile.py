@@ -42,6 +42,29 @@ def live_apps(
         servers.stop_all(running.values())
 
 
+@pytest.fixture(scope="module")
+def async_apps(
+    model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, servers.RunningServer]]:
+    """The feature service (5 ms), Flask on one sync worker, and FastAPI with the /pitfalls
+    routes and micro-batching on: every route the async scenarios load."""
+    logs = tmp_path_factory.mktemp("async-logs")
+    features = servers.start(servers.feature_service(servers.free_port(), 5), log=logs / "f.log")
+    env = {"MODEL_PATH": str(model_dir / "model.pkl"), "FEATURE_SERVICE_URL": features.url}
+    fastapi_env = {**env, "LAB_PITFALLS": "1", "MICROBATCH_MAX_SIZE": "8"}
+    specs = {
+        "flask": servers.flask_gunicorn(servers.free_port(), workers=1, extra_env=env),
+        "fastapi": servers.fastapi_uvicorn(servers.free_port(), extra_env=fastapi_env),
+    }
+    running: dict[str, servers.RunningServer] = {"features": features}
+    try:
+        for name, spec in specs.items():
+            running[name] = servers.start(spec, log=logs / f"{name}.log")
+        yield running
+    finally:
+        servers.stop_all(running.values())
+
+
 def locust(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [servers.PYTHON, "-m", "locust", "-f", LOCUSTFILE, *args],
@@ -67,11 +90,48 @@ def test_every_scenario_runs_headless_against_the_real_app_without_a_failure(
     result = locust(
         "--headless", "--host", live_apps[app].url, "--users", "4", "--spawn-rate", "4",
         "--run-time", "3s", "--batch-size", "16", "--json-file", str(tmp_path / "run"),
-        *(scenario.user_class for scenario in matrix.SCENARIOS.values()),
+        # The full profile's scenarios; the async ones need more than the plain apps (below).
+        *(matrix.SCENARIOS[name].user_class for name in matrix.PROFILES["full"].scenarios),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     measured = stats(tmp_path / "run")
     assert set(measured) == {"/predict", "/predict/batch (16)"}, measured
+    for name, counts in measured.items():
+        assert counts["requests"] > 0, name
+        assert counts["failures"] == 0, (name, result.stderr[-3000:])
+
+
+ASYNC_CLASSES = {
+    # user class -> the name its requests carry in Locust's statistics
+    "PatientPredictionUser": "/patients/{id}/prediction",
+    "BlockingClientPredictionUser": "/pitfalls/patients/{id}/prediction/blocking-client",
+    "AsyncInlinePredictUser": "/pitfalls/predict/async-inline",
+    "ThreadPoolPredictUser": "/pitfalls/predict/thread-pool",
+    "ProcessPoolPredictUser": "/pitfalls/predict/process-pool",
+    "SinglePredictUser": "/predict",  # micro-batched on this server
+    "HealthProbeUser": "/health",
+}
+
+
+@pytest.mark.parametrize(
+    ("app", "classes"),
+    [
+        ("flask", ["PatientPredictionUser", "HealthProbeUser"]),
+        ("fastapi", list(ASYNC_CLASSES)),
+    ],
+)
+def test_the_async_scenarios_run_headless_against_the_real_apps_without_a_failure(
+    app: str, classes: list[str], async_apps: dict[str, servers.RunningServer], tmp_path: Path
+) -> None:
+    # The probe is one user whatever the total (fixed_count); two of every other class.
+    users = str(2 * (len(classes) - 1) + 1)
+    result = locust(
+        "--headless", "--host", async_apps[app].url, "--users", users, "--spawn-rate", users,
+        "--run-time", "3s", "--json-file", str(tmp_path / "run"), *classes,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = stats(tmp_path / "run")
+    assert set(measured) == {ASYNC_CLASSES[name] for name in classes}, measured
     for name, counts in measured.items():
         assert counts["requests"] > 0, name
         assert counts["failures"] == 0, (name, result.stderr[-3000:])
