@@ -15,6 +15,9 @@ and measurements around the same command):
     locust -f benchmarks/locustfile.py --headless -H http://127.0.0.1:8000 \
         -u 16 -r 16 -t 20s SinglePredictUser
 
+The async lessons' scenarios (the I/O route, the /pitfalls routes) are at the end, with
+HealthProbeUser: tick it beside a scenario to see /health wait while the server is busy.
+
 Step through one user in a debugger, without the web UI:
 
     python benchmarks/locustfile.py --host http://127.0.0.1:5001

@@ -1,4 +1,4 @@
-"""What the benchmark can measure: server configurations, scenarios, models, and the two profiles.
+"""What the benchmark can measure: server configurations, scenarios, models, and the profiles.
 
 A cell is one server configuration x one scenario x one model x one number of users, each
 run against a freshly started server. Configurations pair each framework with several
