@@ -1,0 +1,86 @@
+"""Where one /predict request's time goes inside the app: `python -m benchmarks.where_time_goes`.
+
+Profiles N in-process requests to the Flask app with cProfile (the framework, the validation
+and the model; not the HTTP server or the network, which the load tests measure) and prints
+the share of the app's time spent in a few places every request passes through. The FastAPI
+app is left out on purpose: its `def` route runs in a threadpool thread, which cProfile (one
+thread only) does not see; use py-spy on a live server for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+from collections.abc import Callable
+
+os.environ.setdefault("ACCESS_LOG", "0")  # one log line per request would distort the profile
+
+import httpx
+
+from shared_model.data import held_out_patients
+from shared_model.settings import get_settings
+
+# (label, file fragment, function name): cumulative time of that function per request.
+PLACES = (
+    ("whole request in the app", None, None),
+    ("Predictor.predict_batch (model + warnings)", "predictor.py", "predict_batch"),
+    ("  scikit-learn Pipeline.predict", "pipeline.py", "predict"),
+    ("    of which check_array (input validation)", "validation.py", "check_array"),
+    ("JSON: parse the body", "json/__init__.py", "loads"),
+)
+
+
+def flask_client() -> tuple[httpx.Client, Callable[[], None]]:
+    from flask_app.app import create_app
+
+    client = httpx.Client(
+        transport=httpx.WSGITransport(app=create_app(get_settings())), base_url="http://app"
+    )
+    return client, client.close
+
+
+def profile(client: httpx.Client, requests: int) -> pstats.Stats:
+    bodies = held_out_patients()
+    for body in bodies[:50]:
+        client.post("/predict", json=body)  # warm-up
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for index in range(requests):
+        client.post("/predict", json=bodies[index % len(bodies)])
+    profiler.disable()
+    return pstats.Stats(profiler)
+
+
+def cumulative_us(stats: pstats.Stats, fragment: str | None, name: str | None, n: int) -> float:
+    total = 0.0
+    for (filename, _, function), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if function == name and (fragment is None or fragment in filename):
+            total = max(total, cumulative)  # the outermost frame holds its callees' time
+    return total / n * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args(argv)
+    for name, make in (("flask", flask_client),):
+        client, close = make()
+        stats = profile(client, args.requests)
+        close()
+        whole = stats.total_tt / args.requests * 1e6  # type: ignore[attr-defined]
+        print(f"\n{name}: {args.requests} in-process POST /predict, cProfile (adds overhead)")
+        for label, fragment, function in PLACES:
+            us = (
+                whole
+                if function is None
+                else cumulative_us(stats, fragment, function, args.requests)
+            )
+            print(f"  {label:<46} {us:8.0f} us  {us / whole:6.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
