@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from typing import Any
 
@@ -45,7 +46,9 @@ from shared_model.data import held_out_patients
 # spends its CPU on sending requests rather than on json.dumps.
 PATIENTS = held_out_patients()
 PATIENT_BODIES = [json.dumps(patient).encode() for patient in PATIENTS]
-JSON_HEADERS = {"content-type": "application/json"}
+# When the app under test sets API_KEY, start Locust with the same API_KEY in its environment.
+KEY_HEADERS = {"X-API-Key": os.environ["API_KEY"]} if os.environ.get("API_KEY") else {}
+JSON_HEADERS = {"content-type": "application/json", **KEY_HEADERS}
 # Loading the data imports scikit-learn, which takes seconds; gevent's loop caches the time,
 # and without this refresh Locust would start its --run-time timer in the past and stop at once.
 gevent.get_hub().loop.update_now()
@@ -176,7 +179,9 @@ class PatientPredictionUser(FastHttpUser):
         # Any id, not one repeated: the answer differs per patient, as in real traffic.
         # One name for all ids, so the statistics show one row rather than 442.
         path = self.path.format(id=random.randrange(PATIENT_IDS))
-        with self.client.get(path, name=self.path, catch_response=True) as response:
+        with self.client.get(
+            path, name=self.path, headers=KEY_HEADERS, catch_response=True
+        ) as response:
             check_prediction(response)
 
 
