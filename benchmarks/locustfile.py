@@ -68,7 +68,8 @@ def add_arguments(parser: Any) -> None:
     )
     # Without the class picker the UI would run every user class at once, mixing scenarios;
     # with it you pick one. A default, so `--class-picker` need not be typed (headless ignores it).
-    parser.set_defaults(class_picker=True)
+    # LOCUST_CLASS_PICKER=0 turns it off, to run only the classes named on the command line.
+    parser.set_defaults(class_picker=os.environ.get("LOCUST_CLASS_PICKER", "1") != "0")
 
 
 def is_number(value: object) -> bool:
