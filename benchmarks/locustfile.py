@@ -77,29 +77,33 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def check_prediction(response: ResponseContextManager) -> None:
-    """Fail the request in Locust's statistics unless it is a 200 carrying one prediction."""
+# What answer_json returns once it has marked a request failed (a JSON `null` is a body too).
+FAILED = object()
+
+
+def answer_json(response: ResponseContextManager) -> Any:
+    """The body of a 200 answer, or FAILED after marking the request failed (status, not JSON)."""
     if response.status_code != 200:
         response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
-        return
+        return FAILED
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
         response.failure(f"not JSON: {(response.text or '')[:200]}")
-        return
-    if not isinstance(body, dict) or not is_number(body.get("prediction")):
+        return FAILED
+
+
+def check_prediction(response: ResponseContextManager) -> None:
+    """Fail the request in Locust's statistics unless it is a 200 carrying one prediction."""
+    body = answer_json(response)
+    if body is not FAILED and not (isinstance(body, dict) and is_number(body.get("prediction"))):
         response.failure(f"no numeric 'prediction' in {str(body)[:200]}")
 
 
 def check_batch(response: ResponseContextManager, expected: int) -> None:
     """Fail the request unless it is a 200 with one numeric prediction per patient sent."""
-    if response.status_code != 200:
-        response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        response.failure(f"not JSON: {(response.text or '')[:200]}")
+    body = answer_json(response)
+    if body is FAILED:
         return
     predictions = body.get("predictions") if isinstance(body, dict) else None
     if not isinstance(predictions, list) or len(predictions) != expected:
