@@ -7,6 +7,7 @@ from flask import current_app, request
 from shared_model.security import (
     API_KEY_HEADER,
     OPEN_PATHS,
+    InvalidApiKey,
     check_api_key,
     raise_if_undecodable_json,
 )
@@ -16,6 +17,10 @@ def require_api_key() -> None:
     settings = current_app.config["SETTINGS"]
     if settings.api_key is None or request.url_rule is None or request.url_rule.rule in OPEN_PATHS:
         return
-    # FastAPI decodes JSON before any dependency runs; check that first to answer as it does.
-    raise_if_undecodable_json(request.get_data(), request.content_type)
-    check_api_key(request.headers.get(API_KEY_HEADER), settings.api_key)
+    try:
+        check_api_key(request.headers.get(API_KEY_HEADER), settings.api_key)
+    except InvalidApiKey:
+        # FastAPI decodes JSON before any dependency runs, so malformed JSON wins over a bad
+        # key there. Decoding only here keeps a request with a good key to one JSON parse.
+        raise_if_undecodable_json(request.get_data(), request.content_type)
+        raise
