@@ -43,8 +43,8 @@ COMPARISONS = (
         0, False, "I/O route: blocking client inside async def vs one Gunicorn sync worker",
     ),
     Comparison(
-        "forest", ("fastapi-uvicorn-1-microbatch", "single"), ("fastapi-uvicorn-1", "single"),
-        5, True, "heavy model: micro-batching vs plain def (threadpool)",
+        "forest", ("fastapi-uvicorn-1", "single"), ("fastapi-uvicorn-1-threadpool", "single"),
+        5, True, "heavy model: micro-batching (the default) vs plain def (threadpool)",
     ),
 )  # fmt: skip
 

@@ -97,7 +97,12 @@ CONFIGS: dict[str, ServerConfig] = {
         ),
         ServerConfig(
             "fastapi-uvicorn-1", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
-            about="one Uvicorn process: event loop, plus a threadpool for the def routes",
+            about="one Uvicorn process: event loop; /predict micro-batched in one model thread",
+        ),
+        ServerConfig(
+            "fastapi-uvicorn-1-threadpool", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
+            routes=frozenset({"/predict"}), env=(("MICROBATCH_MAX_SIZE", "0"),),
+            about="the same with batching off: /predict a plain def route, one threadpool hop each",
         ),
         ServerConfig(
             "fastapi-uvicorn-N", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
@@ -136,12 +141,6 @@ CONFIGS: dict[str, ServerConfig] = {
             threads=64, about="one worker, 64 threads: one per user waiting on the I/O route",
         ),
         ServerConfig(
-            "fastapi-uvicorn-1-microbatch", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
-            routes=frozenset({"/predict"}),
-            env=(("MICROBATCH_MAX_SIZE", "64"), ("MICROBATCH_MAX_WAIT_MS", "2")),
-            about="one Uvicorn process, concurrent /predict calls coalesced into one model call",
-        ),
-        ServerConfig(
             "fastapi-uvicorn-1-pitfalls", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
             kind="pitfall", routes=PITFALL_ROUTES,
             env=(("LAB_PITFALLS", "1"), ("LAB_POOL_SIZE", "2")),
@@ -153,7 +152,6 @@ CONFIGS: dict[str, ServerConfig] = {
 # The configurations made for the async profile; the full profile's server matrix is the rest.
 ASYNC_ONLY = (
     "flask-gunicorn-gthread-1x64",
-    "fastapi-uvicorn-1-microbatch",
     "fastapi-uvicorn-1-pitfalls",
 )
 SERVER_MATRIX = tuple(name for name in CONFIGS if name not in ASYNC_ONLY)
@@ -224,11 +222,11 @@ IO_CONFIGS = (
     "flask-gunicorn-gthread-1x64",
     "flask-gunicorn-gevent-1",
 )
-# ... and the heavy model's /predict run each way: def, micro-batched, inline, in pools,
-# with one sync worker for reference.
+# ... and the heavy model's /predict run each way: micro-batched (the default), def, inline,
+# in pools, with one sync worker for reference.
 CPU_CONFIGS = (
     "fastapi-uvicorn-1",
-    "fastapi-uvicorn-1-microbatch",
+    "fastapi-uvicorn-1-threadpool",
     "fastapi-uvicorn-1-pitfalls",
     "flask-gunicorn-sync-1",
 )
@@ -304,6 +302,7 @@ PROFILES: dict[str, Profile] = {
             "flask-gunicorn-sync-N",
             "flask-gunicorn-gthread-1x4",
             "fastapi-uvicorn-1",
+            "fastapi-uvicorn-1-threadpool",
             "fastapi-uvicorn-N",
             "tutorial-fastapi-uvicorn-1",
         ),

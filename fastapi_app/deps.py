@@ -41,15 +41,18 @@ def patient_batcher(predictor: Predictor, settings: Settings) -> PatientBatcher:
     )
 
 
-def get_predictor(request: Request) -> Predictor:
+# The getters below are `async def` although they await nothing: FastAPI runs a plain `def`
+# dependency in its threadpool, and a thread hop per dependency per request measured as a
+# large share of a cheap prediction's cost (docs/results.md, "Where the time goes").
+async def get_predictor(request: Request) -> Predictor:
     return request.state.predictor
 
 
-def get_features(request: Request) -> AsyncFeatureClient:
+async def get_features(request: Request) -> AsyncFeatureClient:
     return request.state.features
 
 
-def get_model_runner(request: Request) -> ModelRunner:
+async def get_model_runner(request: Request) -> ModelRunner:
     return request.state.model_runner
 
 

@@ -16,7 +16,11 @@ api_key_header = APIKeyHeader(
 )
 
 
-def require_api_key(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> None:
+# async def: a constant-time comparison needs no thread, and a plain `def` dependency would
+# cost a hop through FastAPI's threadpool on every request.
+async def require_api_key(
+    request: Request, key: Annotated[str | None, Security(api_key_header)]
+) -> None:
     check_api_key(key, request.app.state.settings.api_key)
 
 

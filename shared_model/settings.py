@@ -46,12 +46,16 @@ class Settings(BaseSettings):
         description="Connections each app process may hold open to the feature service.",
     )
 
-    # Dynamic micro-batching of POST /predict (FastAPI app only); 0 turns it off.
+    # Dynamic micro-batching of POST /predict (FastAPI app only), on by default: concurrent
+    # requests share one model call in one thread, instead of one threadpool hop each
+    # (docs/results.md, "Where the time goes"). 0 turns it off: the plain `def` route.
     microbatch_max_size: int = Field(
-        default=0, ge=0, description="Most requests in one model call; 0 means no batching."
+        default=64, ge=0, description="Most requests in one model call; 0 means no batching."
     )
+    # 0: greedy. A lone request goes at once, and under load the next batch gathers while
+    # the model runs the previous one; a wait only delays requests that arrive alone.
     microbatch_max_wait_ms: float = Field(
-        default=2,
+        default=0,
         ge=0,
         description="Most time the oldest request waits for others to join its batch.",
     )

@@ -54,16 +54,16 @@ def patient() -> dict[str, float]:
     return dict(EXAMPLE_PATIENT)
 
 
-# "fastapi-microbatch" is the FastAPI app with micro-batching on: the whole contract must hold
-# when /predict goes through the batcher, errors included.
-APPS = ("flask", "fastapi", "fastapi-microbatch")
-MICROBATCH_ON = {"microbatch_max_size": 8, "microbatch_max_wait_ms": 1}
+# "fastapi" batches /predict (its default); "fastapi-threadpool" is the same app with batching
+# off, the plain `def` route: the whole contract must hold both ways, errors included.
+APPS = ("flask", "fastapi", "fastapi-threadpool")
+MICROBATCH_OFF = {"microbatch_max_size": 0}
 
 
 def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
     """An httpx client for any of APPS, in process; one test body fits all."""
-    if app_name == "fastapi-microbatch":
-        settings = settings.model_copy(update=MICROBATCH_ON)
+    if app_name == "fastapi-threadpool":
+        settings = settings.model_copy(update=MICROBATCH_OFF)
     if app_name == "flask":
         from flask_app.app import create_app as create_flask_app
 
