@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MODEL  := shared_model/model.pkl
 
+# Uvicorn's limits, as benchmarks/servers.py's UVICORN_LIMITS (a test keeps them alike).
+UVICORN_LIMITS := --timeout-keep-alive 5 --backlog 2048 --timeout-graceful-shutdown 10 \
+	--limit-concurrency 2048
+
 .PHONY: setup model run test bench notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
 setup: $(STAMP)
@@ -52,7 +56,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 serve-fastapi: $(MODEL)
-	$(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000} --no-access-log
+	$(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000} \
+		$(UVICORN_LIMITS) --no-access-log
 
 serve-flask: $(MODEL)
 	$(BIN)/gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app

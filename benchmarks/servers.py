@@ -46,6 +46,22 @@ class ServerSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
+# Uvicorn's limits, set explicitly wherever the lab starts it (the Makefile's serve-fastapi
+# repeats them, and a test keeps the two alike). docs/production-checklist.md explains each.
+UVICORN_LIMITS = (
+    # An idle keep-alive connection is closed after 5 s (Uvicorn's default, now visible).
+    "--timeout-keep-alive", "5",
+    # Connections the kernel queues before Uvicorn accepts them (the default, now visible).
+    "--backlog", "2048",
+    # On SIGTERM, requests in flight get 10 s to finish (as Gunicorn's graceful_timeout);
+    # Uvicorn's default is to wait for ever.
+    "--timeout-graceful-shutdown", "10",
+    # A backstop above the app's own MAX_IN_FLIGHT (1000): past it Uvicorn answers a
+    # plain-text 503 itself. It counts open connections, idle keep-alive ones included.
+    "--limit-concurrency", "2048",
+)  # fmt: skip
+
+
 def fastapi_uvicorn(
     port: int, workers: int = 1, extra_env: dict[str, str] | None = None, access_log: bool = False
 ) -> ServerSpec:
@@ -62,6 +78,7 @@ def fastapi_uvicorn(
         str(port),
         "--workers",
         str(workers),
+        *UVICORN_LIMITS,
     ]
     if not access_log:
         argv.append("--no-access-log")
@@ -266,7 +283,7 @@ def uvicorn(
 ) -> ServerSpec:
     """Uvicorn without an access log; with workers > 1 it spawns them (nothing is shared)."""
     argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--workers", str(workers), "--no-access-log"]
+    argv += ["--workers", str(workers), *UVICORN_LIMITS, "--no-access-log"]
     return ServerSpec(name, argv, port, {**BENCH_ENV, **(extra_env or {})})
 
 

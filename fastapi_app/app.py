@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from fastapi_app.deps import ModelRunner, patient_batcher
 from fastapi_app.docs import install_docs
-from fastapi_app.errors import ContentLengthLimit, install_error_handlers
+from fastapi_app.errors import ContentLengthLimit, InFlightLimitMiddleware, install_error_handlers
 from fastapi_app.observability import install_observability
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings  # read by the API key check
     # A declared Content-Length over the limit is refused before anything is read ...
     app.add_middleware(ContentLengthLimit, max_body_bytes=settings.max_body_bytes)
+    # Past MAX_IN_FLIGHT requests at once, a quick JSON 503 instead of an ever longer queue.
+    app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.max_in_flight)
     # Outermost, so that every answer gets an X-Request-ID and is counted, 413s included.
     install_observability(app)
     install_error_handlers(app, settings)

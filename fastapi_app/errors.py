@@ -18,6 +18,7 @@ from shared_model.errors import (
     json_invalid,
     status_detail,
 )
+from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,3 +81,29 @@ class ContentLengthLimit:
 
 def _too_large(value: bytes, limit: int) -> bool:
     return value.isdigit() and int(value) > limit
+
+
+class InFlightLimitMiddleware:
+    """Shed load: past MAX_IN_FLIGHT requests in this worker, a JSON 503 at once.
+
+    A pure ASGI middleware, so a refused request costs no routing, parsing or threadpool.
+    """
+
+    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
+        self.app = app
+        self.limit = InFlightLimit(max_in_flight)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limit.applies_to(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.limit.enter()
+        except Overloaded as busy:
+            response = JSONResponse({"detail": busy.detail}, 503, headers=RETRY_AFTER)
+            await response(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.limit.leave()

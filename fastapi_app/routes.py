@@ -27,16 +27,21 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
     413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES"},
     422: {"model": ValidationErrorResponse, "description": "Body breaks the data contract"},
+    503: {"model": ErrorResponse, "description": "MAX_IN_FLIGHT requests already in progress"},
 }
+BUSY: dict[int | str, dict[str, Any]] = {503: BODY_ERRORS[503]}
 QUEUE_FULL: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "MICROBATCH_MAX_QUEUE requests already wait"},
+    503: {
+        "model": ErrorResponse,
+        "description": "MAX_IN_FLIGHT requests in progress, or MICROBATCH_MAX_QUEUE waiting",
+    },
 }
 UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
     404: {"model": ErrorResponse, "description": "The feature service has no such patient"},
     422: {"model": ValidationErrorResponse, "description": "The id cannot be a patient's"},
     502: {"model": ErrorResponse, "description": "The feature service answered no patient"},
-    503: {"model": ErrorResponse, "description": "Feature service down, or batch queue full"},
+    503: {"model": ErrorResponse, "description": "Feature service down, or server busy"},
     504: {"model": ErrorResponse, "description": "No answer within FEATURE_TIMEOUT_MS"},
 }
 
@@ -55,7 +60,7 @@ def create_router(settings: Settings) -> APIRouter:
         # async: never queued behind predictions in the threadpool.
         return HealthResponse(status="ok", model_version=predictor.model_version)
 
-    @router.get("/model")
+    @router.get("/model", responses=BUSY)
     async def model_card(predictor: PredictorDep) -> ModelCard:
         return predictor.card
 

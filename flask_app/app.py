@@ -5,7 +5,12 @@ from __future__ import annotations
 from flask_openapi3 import Info, OpenAPI
 
 from flask_app.docs import install_docs
-from flask_app.errors import JSONBodyRequest, install_error_handlers, validation_error_response
+from flask_app.errors import (
+    JSONBodyRequest,
+    install_error_handlers,
+    install_in_flight_limit,
+    validation_error_response,
+)
 from flask_app.observability import install_observability
 from flask_app.routes import create_blueprint
 from shared_model.feature_client import FeatureClient
@@ -47,6 +52,8 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
 
     install_error_handlers(app)
     install_observability(app)
+    # After observability's hook, so that a shed request is still counted and logged.
+    install_in_flight_limit(app, settings.max_in_flight)
     app.register_api(create_blueprint(settings))
     install_docs(app)
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, jsonify, make_response, request
+from flask import Flask, Request, Response, current_app, g, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -23,6 +23,7 @@ from shared_model.errors import (
     parse_json_object,
     status_detail,
 )
+from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.schemas import PatientPath
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,10 @@ def install_error_handlers(app: Flask) -> None:
             log.warning("%s %s: %s (%r)", request.method, request.path, exc.detail, exc.__cause__)
         return jsonify(detail=exc.detail), exc.status_code
 
+    @app.errorhandler(Overloaded)
+    def overloaded(exc: Overloaded) -> ResponseReturnValue:
+        return jsonify(detail=exc.detail), 503, RETRY_AFTER
+
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
         limit = current_app.config["SETTINGS"].max_body_bytes
@@ -87,3 +92,24 @@ def install_error_handlers(app: Flask) -> None:
         # The traceback goes to the log, never to the client.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return jsonify(detail=INTERNAL_ERROR_DETAIL), 500
+
+
+def install_in_flight_limit(app: Flask, max_in_flight: int) -> None:
+    """Shed load: past MAX_IN_FLIGHT requests in this worker, a JSON 503 at once.
+
+    It bites where one worker serves many requests at once (gthread, gevent, Granian). A sync
+    worker serves one; what waits for it waits in the listen backlog, where only a proxy in
+    front can shed it (docs/production-checklist.md).
+    """
+    limit = InFlightLimit(max_in_flight)
+
+    @app.before_request
+    def shed_load() -> None:
+        if limit.applies_to(request.path):
+            limit.enter()  # Overloaded: the handler above answers 503
+            g.counted_in_flight = True
+
+    @app.teardown_request
+    def count_out(exc: BaseException | None) -> None:
+        if g.pop("counted_in_flight", False):
+            limit.leave()

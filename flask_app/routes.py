@@ -26,7 +26,13 @@ from shared_model.schemas import (
 )
 from shared_model.settings import Settings
 
-BODY_ERRORS: dict[int, Any] = {401: ErrorResponse, 413: ErrorResponse, 422: ValidationErrorResponse}
+# 503: MAX_IN_FLIGHT requests already in progress in this worker (shared_model/overload.py).
+BODY_ERRORS: dict[int, Any] = {
+    401: ErrorResponse,
+    413: ErrorResponse,
+    422: ValidationErrorResponse,
+    503: ErrorResponse,
+}
 # Shown in the docs pages (an "Authorize" field for X-API-Key); enforced by require_api_key.
 KEY: list[dict[str, list[str]]] = [{"ApiKey": []}]
 # 404 unknown patient, 422 an id that cannot be one, 502/503/504 the feature service failed.
@@ -59,7 +65,7 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
     def health() -> dict[str, Any]:
         return {"status": "ok", "model_version": predictor().model_version}
 
-    @bp.get("/model", responses={200: ModelCard})
+    @bp.get("/model", responses={200: ModelCard, 503: ErrorResponse})
     def model_card() -> dict[str, Any]:
         return predictor().card.model_dump()
 

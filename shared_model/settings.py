@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Largest request body accepted; larger gets 413."
     )
+    # Per worker process. Far above what the lab's load tests send (64 users), so it only
+    # shows in a flood; shared_model/overload.py says why the apps count and not the server.
+    max_in_flight: int = Field(
+        default=1000,
+        ge=0,
+        description="Requests one worker serves at once; one more gets 503. 0: no limit.",
+    )
 
     # The I/O-bound route, GET /patients/{id}/prediction, and the feature service it calls.
     feature_service_url: AnyHttpUrl = Field(
