@@ -4,7 +4,8 @@ Start the web UI (the class picker is on by default for this file, see the end o
 
     locust -f benchmarks/locustfile.py          # or: make locust   (make run starts it too)
 
-then open http://127.0.0.1:8089, choose a user class and set Host to the app under test:
+then open http://127.0.0.1:8089, tick the user class(es) to run (the picker starts with all
+of them ticked: untick all but one to load one scenario) and set Host to the app under test:
 
     FastAPI on Uvicorn   http://127.0.0.1:8000
     Flask on Gunicorn    http://127.0.0.1:5001
@@ -16,7 +17,9 @@ and measurements around the same command):
         -u 16 -r 16 -t 20s SinglePredictUser
 
 The async lessons' scenarios (the I/O route, the /pitfalls routes) are at the end, with
-HealthProbeUser: tick it beside a scenario to see /health wait while the server is busy.
+HealthProbeUser: tick it beside a scenario to see /health wait while the server is busy. The
+web UI offers the /pitfalls classes only when Locust runs with LAB_PITFALLS=1, as the FastAPI
+app mounts those routes only then (`LAB_PITFALLS=1 make run` sets it for both).
 
 Step through one user in a debugger, without the web UI:
 
@@ -67,7 +70,7 @@ def add_arguments(parser: Any) -> None:
         help="Patients per request for BatchPredictUser (drawn from the held-out split)",
     )
     # Without the class picker the UI would run every user class at once, mixing scenarios;
-    # with it you pick one. A default, so `--class-picker` need not be typed (headless ignores it).
+    # with it you choose. A default, so `--class-picker` need not be typed (headless ignores it).
     # LOCUST_CLASS_PICKER=0 turns it off, to run only the classes named on the command line.
     parser.set_defaults(class_picker=os.environ.get("LOCUST_CLASS_PICKER", "1") != "0")
 
@@ -260,6 +263,25 @@ class HealthProbeUser(FastHttpUser):
                 body = None
             if not isinstance(body, dict) or body.get("status") != "ok":
                 response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
+
+
+# The classes whose routes exist only when the FastAPI app runs with LAB_PITFALLS=1.
+PITFALL_CLASSES = (
+    BlockingClientPredictionUser,
+    AsyncInlinePredictUser,
+    ThreadPoolPredictUser,
+    ProcessPoolPredictUser,
+)
+
+
+@events.init.add_listener
+def offer_only_routes_that_exist(environment: Any, **_: Any) -> None:
+    """The web UI's picker ticks every class it offers, so offer no class doomed to 404s."""
+    options = environment.parsed_options
+    if options is None or options.headless or os.environ.get("LAB_PITFALLS") == "1":
+        return  # headless runs name their classes; LAB_PITFALLS=1 mounts the routes
+    for user_class in PITFALL_CLASSES:
+        (environment.available_user_classes or {}).pop(user_class.__name__, None)
 
 
 if __name__ == "__main__":

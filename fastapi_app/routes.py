@@ -64,13 +64,14 @@ def create_router(settings: Settings) -> APIRouter:
     async def model_card(predictor: PredictorDep) -> ModelCard:
         return predictor.card
 
-    if settings.microbatch_max_size:
+    if settings.microbatch_max_size:  # the default
         # async: the request only waits on the batcher, which runs the model in its own
-        # thread on all the patients that arrived together (MICROBATCH_MAX_SIZE at most).
+        # thread on all the patients that arrived together (MICROBATCH_MAX_SIZE at most):
+        # one thread hop per batch, not one per request (docs/results.md measures both).
         @router.post("/predict", responses=BODY_ERRORS | QUEUE_FULL, dependencies=KEY)
         async def predict(patient: PredictRequest, model: ModelRunnerDep) -> PredictResponse:
             return await model.predict(patient)
-    else:
+    else:  # MICROBATCH_MAX_SIZE=0
         # Plain `def`: inference is blocking CPU work, so FastAPI runs it in its threadpool
         # and the event loop stays free for other requests (health checks included).
         @router.post("/predict", responses=BODY_ERRORS, dependencies=KEY)

@@ -1,4 +1,5 @@
-"""Faults a real deployment meets: a worker killed under load, and a slow client.
+"""Faults a real deployment meets: a worker killed under load, a slow client, a SIGTERM with
+requests in flight, and a flood of requests past MAX_IN_FLIGHT.
 
 Each test reports what it measured (run pytest with -s to see the lines), and asserts only
 what must hold on any machine, never a speed.
@@ -11,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -119,3 +121,129 @@ def test_a_slow_client_blocks_a_sync_worker_but_not_the_event_loop(
         assert status is None
     else:
         assert status == 200
+
+
+# --- Requests in flight at SIGTERM, and a flood past MAX_IN_FLIGHT ---------------------------
+
+IO_ROUTE = "/patients/{}/prediction"
+# The feature service answers after this long, so requests are surely in flight when the
+# server is signalled or flooded; the apps wait for it up to FEATURE_TIMEOUT_MS.
+SLOW_FEATURES_MS = 1500
+
+
+@pytest.fixture(scope="module")
+def slow_features(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("features") / "features.log"
+    service = servers.start(servers.feature_service(servers.free_port(), SLOW_FEATURES_MS), log=log)
+    try:
+        yield service.url
+    finally:
+        service.stop()
+
+
+def io_server(name: str, settings: Settings, features_url: str, **env: str) -> servers.ServerSpec:
+    """One of the servers below, serving the I/O route against the slow feature service."""
+    env = {
+        "MODEL_PATH": str(settings.model_path),
+        "FEATURE_SERVICE_URL": features_url,
+        "FEATURE_TIMEOUT_MS": str(SLOW_FEATURES_MS * 4),
+        **env,
+    }
+    port = servers.free_port()
+    if name == "uvicorn, 1 worker":
+        return servers.fastapi_uvicorn(port, extra_env=env)
+    if name == "gunicorn gthread, 1 worker x 8 threads":
+        env["GUNICORN_THREADS"] = "8"
+        return servers.flask_gunicorn(port, workers=1, worker_class="gthread", extra_env=env)
+    if name == "gunicorn sync, 2 workers":
+        return servers.flask_gunicorn(port, workers=2, extra_env=env)
+    raise ValueError(name)
+
+
+def timed_get(url: str, answers: list[tuple[int | str, float, httpx.Response | None]]) -> None:
+    """GET url once; record (status or error name, seconds taken, response)."""
+    started = time.monotonic()
+    try:
+        response = httpx.get(url, timeout=SLOW_FEATURES_MS * 8 / 1000)
+        answers.append((response.status_code, time.monotonic() - started, response))
+    except httpx.HTTPError as exc:
+        answers.append((type(exc).__name__, time.monotonic() - started, None))
+
+
+def send_together(url: str, ids: range) -> tuple[list[threading.Thread], list]:
+    answers: list[tuple[int | str, float, httpx.Response | None]] = []
+    threads = [
+        threading.Thread(target=timed_get, args=(url + IO_ROUTE.format(i), answers)) for i in ids
+    ]
+    for thread in threads:
+        thread.start()
+    return threads, answers
+
+
+@pytest.mark.parametrize(
+    ("name", "in_flight"),
+    [
+        ("uvicorn, 1 worker", 8),
+        ("gunicorn gthread, 1 worker x 8 threads", 8),
+        ("gunicorn sync, 2 workers", 2),
+    ],
+)
+def test_sigterm_lets_requests_in_flight_finish(
+    name: str, in_flight: int, settings: Settings, slow_features: str, tmp_path: Path
+) -> None:
+    server = servers.start(io_server(name, settings, slow_features), log=tmp_path / "server.log")
+    try:
+        threads, answers = send_together(server.url, range(in_flight))
+        time.sleep(SLOW_FEATURES_MS / 1000 / 3)  # all are now waiting on the feature service
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join()
+        code = server.process.wait(timeout=30)
+        exited_after = time.monotonic() - signalled
+    finally:
+        server.stop()
+    statuses = [status for status, _, _ in answers]
+    print(
+        f"\n{name}: {in_flight} requests in flight at SIGTERM -> {statuses}; "
+        f"server exited {exited_after:.2f} s after the signal with code {code}"
+    )
+    assert statuses == [200] * in_flight, "every request in flight is answered"
+    # Uvicorn re-raises the signal after a clean shutdown, so its code is -15 (docs/servers.md).
+    assert code in (0, -signal.SIGTERM)
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+@pytest.mark.parametrize("name", ["uvicorn, 1 worker", "gunicorn gthread, 1 worker x 8 threads"])
+def test_a_flood_past_max_in_flight_gets_json_503_at_once(
+    name: str, settings: Settings, slow_features: str, tmp_path: Path
+) -> None:
+    limit, sent = 4, 12
+    spec = io_server(name, settings, slow_features, MAX_IN_FLIGHT=str(limit))
+    server = servers.start(spec, log=tmp_path / "server.log")
+    try:
+        threads, answers = send_together(server.url, range(limit))
+        time.sleep(SLOW_FEATURES_MS / 1000 / 3)  # the first `limit` now hold every slot
+        more, refused = send_together(server.url, range(limit, sent))
+        for thread in more:
+            thread.join()
+        health = httpx.get(f"{server.url}/health", timeout=5)
+        for thread in threads:
+            thread.join()
+    finally:
+        server.stop()
+    waits = sorted(seconds for _, seconds, _ in refused)
+    print(
+        f"\n{name}, MAX_IN_FLIGHT={limit}: the first {limit} -> "
+        f"{sorted(str(s) for s, _, _ in answers)}; {sent - limit} more -> "
+        f"{sorted(str(s) for s, _, _ in refused)}, answered within {waits[-1]:.3f} s "
+        f"(the feature service takes {SLOW_FEATURES_MS} ms); /health -> {health.status_code}"
+    )
+    assert [status for status, _, _ in answers] == [200] * limit
+    assert [status for status, _, _ in refused] == [503] * (sent - limit)
+    for _, seconds, response in refused:
+        assert response is not None and response.headers["Retry-After"] == "1"
+        assert "MAX_IN_FLIGHT" in response.json()["detail"]
+        # Refused at once: long before the slots' own requests could have been answered.
+        assert seconds < SLOW_FEATURES_MS / 1000
+    assert health.status_code == 200, "/health is never shed"

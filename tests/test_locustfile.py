@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from benchmarks import loadgen, matrix, servers
@@ -180,3 +181,24 @@ def test_a_master_and_a_worker_share_the_load_on_loopback(
     # A master runs no users itself: every request it counts came from the worker.
     counts = stats(tmp_path / "run")["/predict"]
     assert counts["requests"] > 0 and counts["failures"] == 0
+
+
+@pytest.mark.parametrize("pitfalls", ["", "1"])
+def test_the_web_ui_offers_the_pitfall_scenarios_only_with_lab_pitfalls(
+    pitfalls: str, tmp_path: Path
+) -> None:
+    # The picker ticks every class it offers; a /pitfalls class against an app without those
+    # routes would fail every request, so without LAB_PITFALLS=1 it is not offered at all.
+    port = servers.free_port()
+    argv = [servers.PYTHON, "-m", "locust", "-f", LOCUSTFILE, "--web-host", "127.0.0.1"]
+    argv += ["--web-port", str(port), "--host", "http://127.0.0.1:1"]
+    spec = servers.ServerSpec("locust", argv, port, {"LAB_PITFALLS": pitfalls}, ready_path="/")
+    locust = servers.start(spec, log=tmp_path / "locust.log")
+    try:
+        page = httpx.get(locust.url, timeout=10).text
+    finally:
+        locust.stop()
+    for offered in ("SinglePredictUser", "BatchPredictUser", "PatientPredictionUser"):
+        assert f'"{offered}"' in page
+    assert ('"AsyncInlinePredictUser"' in page) == (pitfalls == "1")
+    assert ('"BlockingClientPredictionUser"' in page) == (pitfalls == "1")

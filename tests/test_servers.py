@@ -81,3 +81,13 @@ def test_a_broken_model_stops_start_up_with_a_reason(
     # The log says why, and what to do about it.
     log = (tmp_path / "server.log").read_text()
     assert "Checksum mismatch" in log and "make model" in log
+
+
+def test_make_serve_fastapi_starts_uvicorn_with_the_lab_s_limits() -> None:
+    # `make serve-fastapi` and the launchers (make run, the runner, these tests) must start
+    # Uvicorn alike; the Makefile cannot import Python, so it repeats the flags.
+    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
+    definition = makefile.split("UVICORN_LIMITS :=", 1)[1].split("\n\n", 1)[0]
+    flags = definition.replace("\\\n", " ").split()
+    assert tuple(flags) == servers.UVICORN_LIMITS
+    assert "$(UVICORN_LIMITS)" in makefile.split("serve-fastapi:", 1)[1].split("\n\n", 1)[0]
