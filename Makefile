@@ -9,7 +9,7 @@ MODEL  := shared_model/model.pkl
 UVICORN_LIMITS := --timeout-keep-alive 5 --backlog 2048 --timeout-graceful-shutdown 10 \
 	--limit-concurrency 2048
 
-.PHONY: setup model run test bench notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
+.PHONY: setup model run test bench bench-async notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ test: $(MODEL)
 
 bench: $(MODEL)
 	$(BIN)/python -m benchmarks run
+
+bench-async: $(MODEL)
+	$(BIN)/python -m benchmarks run --profile async
 
 notebooks: $(MODEL)
 	$(BIN)/python -m tests.notebook_runner --in-place
