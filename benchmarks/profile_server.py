@@ -134,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for child in psutil.Process(spy.pid).children():  # the server: py-spy writes on its exit
             child.send_signal(signal.SIGTERM)
-        code = spy.stop(timeout=60)
+        try:
+            spy.process.wait(timeout=60)
+        finally:
+            code = spy.stop()  # only if py-spy hangs
     if code != 0 or not raw.exists():
         raise SystemExit(f"py-spy failed ({code}); its log:\n{spy.log_tail()}")
     without_start_up(raw)
