@@ -280,8 +280,9 @@ def offer_only_routes_that_exist(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if options is None or options.headless or os.environ.get("LAB_PITFALLS") == "1":
         return  # headless runs name their classes; LAB_PITFALLS=1 mounts the routes
-    for user_class in PITFALL_CLASSES:
+    for user_class in PITFALL_CLASSES:  # the picker lists both the classes and their tasks
         (environment.available_user_classes or {}).pop(user_class.__name__, None)
+        (environment.available_user_tasks or {}).pop(user_class.__name__, None)
 
 
 if __name__ == "__main__":
