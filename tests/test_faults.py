@@ -209,6 +209,8 @@ def test_sigterm_lets_requests_in_flight_finish(
         f"server exited {exited_after:.2f} s after the signal with code {code}"
     )
     assert statuses == [200] * in_flight, "every request in flight is answered"
+    # Each was still open when the signal came: none answered before the upstream's delay.
+    assert min(seconds for _, seconds, _ in answers) >= SLOW_FEATURES_MS / 1000 * 0.9
     # Uvicorn re-raises the signal after a clean shutdown, so its code is -15 (docs/servers.md).
     assert code in (0, -signal.SIGTERM)
     assert "Traceback" not in (tmp_path / "server.log").read_text()
