@@ -62,24 +62,18 @@ UVICORN_LIMITS = (
 )  # fmt: skip
 
 
+def _uvicorn_argv(app: str, port: int, workers: int) -> list[str]:
+    """Uvicorn on loopback with the lab's limits: the command both builders below share."""
+    argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    return [*argv, "--workers", str(workers), *UVICORN_LIMITS]
+
+
 def fastapi_uvicorn(
     port: int, workers: int = 1, extra_env: dict[str, str] | None = None, access_log: bool = False
 ) -> ServerSpec:
     """Uvicorn for the FastAPI app. The app writes its own JSON access line (with the request
     ID), so Uvicorn's is off unless asked for. Several workers share one metrics folder."""
-    argv = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "fastapi_app.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        *UVICORN_LIMITS,
-    ]
+    argv = _uvicorn_argv("fastapi_app.main:app", port, workers)
     if not access_log:
         argv.append("--no-access-log")
     env = dict(extra_env or {})
@@ -282,8 +276,7 @@ def uvicorn(
     extra_env: dict[str, str] | None = None,
 ) -> ServerSpec:
     """Uvicorn without an access log; with workers > 1 it spawns them (nothing is shared)."""
-    argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--workers", str(workers), *UVICORN_LIMITS, "--no-access-log"]
+    argv = [*_uvicorn_argv(app, port, workers), "--no-access-log"]
     return ServerSpec(name, argv, port, {**BENCH_ENV, **(extra_env or {})})
 
 

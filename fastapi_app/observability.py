@@ -34,8 +34,9 @@ class RequestObservability:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = dict(scope["headers"])
-        rid = request_id(headers.get(b"x-request-id", b"").decode("latin-1") or None)
+        # Only the one header is needed: no dict of them all on every request.
+        sent = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"")
+        rid = request_id(sent.decode("latin-1") or None)
         status = 500
 
         async def send_with_id(message: Message) -> None:
