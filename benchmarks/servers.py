@@ -15,7 +15,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -219,6 +220,23 @@ def wait_ready(server: RunningServer, timeout: float) -> None:
 def stop_all(servers: Iterable[RunningServer]) -> None:
     for server in reversed(list(servers)):
         server.stop()
+
+
+@contextmanager
+def all_running(
+    specs: Mapping[str, ServerSpec],
+    logs: Path,
+    already: Mapping[str, RunningServer] | None = None,
+) -> Iterator[dict[str, RunningServer]]:
+    """Start each spec in order (its log in logs/NAME.log), and stop them all, in reverse, on
+    the way out, whatever happens. `already`: servers started before, stopped last."""
+    running = dict(already or {})
+    try:
+        for name, spec in specs.items():
+            running[name] = start(spec, log=logs / f"{name}.log")
+        yield running
+    finally:
+        stop_all(running.values())
 
 
 def _pin(cpus: set[int]):

@@ -111,14 +111,9 @@ def lab(
     without Chromium starts no server."""
     env = {"MODEL_PATH": str(model_dir / "model.pkl")}
     logs = tmp_path_factory.mktemp("server-logs")
-    running: dict[str, servers.RunningServer] = {}
-    try:
-        for name, launch in LAUNCHERS.items():
-            spec = launch(port_for(name), env)
-            running[name] = servers.start(spec, log=logs / f"{name}.log")
+    specs = {name: launch(port_for(name), env) for name, launch in LAUNCHERS.items()}
+    with servers.all_running(specs, logs) as running:
         yield running
-    finally:
-        servers.stop_all(running.values())
 
 
 @pytest.fixture

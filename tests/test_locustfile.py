@@ -34,13 +34,8 @@ def live_apps(
         "fastapi": servers.fastapi_uvicorn(servers.free_port(), extra_env=env, access_log=False),
         "snippet": servers.uvicorn(matrix.FASTAPI_SNIPPET, servers.free_port(), extra_env=env),
     }
-    running: dict[str, servers.RunningServer] = {}
-    try:
-        for name, spec in specs.items():
-            running[name] = servers.start(spec, log=logs / f"{name}.log")
+    with servers.all_running(specs, logs) as running:
         yield running
-    finally:
-        servers.stop_all(running.values())
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +52,8 @@ def async_apps(
         "flask": servers.flask_gunicorn(servers.free_port(), workers=1, extra_env=env),
         "fastapi": servers.fastapi_uvicorn(servers.free_port(), extra_env=fastapi_env),
     }
-    running: dict[str, servers.RunningServer] = {"features": features}
-    try:
-        for name, spec in specs.items():
-            running[name] = servers.start(spec, log=logs / f"{name}.log")
+    with servers.all_running(specs, logs, already={"features": features}) as running:
         yield running
-    finally:
-        servers.stop_all(running.values())
 
 
 def locust(*args: str) -> subprocess.CompletedProcess[str]:
