@@ -15,6 +15,7 @@ import random
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -253,6 +254,28 @@ def test_cpu_plan_keeps_server_and_generator_apart() -> None:
 # --- The report ------------------------------------------------------------------------------
 
 
+def write_run(
+    run_dir: Path, rows: list[dict[str, Any]], profile: dict[str, Any], served: dict[str, Any]
+) -> None:
+    """A run folder as the runner leaves it (results.csv and meta.json), for the report."""
+    with (run_dir / "results.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, runner.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    meta = {
+        "machine": {"cpu_model": "test CPU", "logical_cpus": 2, "system": "Linux", "release": "x"},
+        "versions": {"python": "CPython 3"},
+        "git": {"revision": "0" * 40, "dirty": False},
+        "profile": {"warmup_s": 1, "measure_s": 2, "batch_size": 64, **profile},
+        "workers_n": 2,
+        "locust_processes": 1,
+        "cpu_plan": {"server_cpus": [0], "locust_cpus": [1], "note": "test"},
+        "started_at": "now",
+        "models": served,
+    }
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+
+
 def test_report_marks_saturated_cells_and_failures(tmp_path: Path) -> None:
     rows = [
         {**dict.fromkeys(runner.COLUMNS, ""), "cell": f"00{i}", "model": "default",
@@ -263,22 +286,9 @@ def test_report_marks_saturated_cells_and_failures(tmp_path: Path) -> None:
          "first_error": "POST /predict: status 500" if f else ""}
         for i, (u, f, cpu) in enumerate([(1, 0, 30.0), (8, 3, 97.0)], start=1)
     ]  # fmt: skip
-    with (tmp_path / "results.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, runner.COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    meta = {
-        "machine": {"cpu_model": "test CPU", "logical_cpus": 2, "system": "Linux", "release": "x"},
-        "versions": {"python": "CPython 3"},
-        "git": {"revision": "0" * 40, "dirty": False},
-        "profile": {"name": "test", "warmup_s": 1, "measure_s": 2, "batch_size": 64},
-        "workers_n": 2,
-        "locust_processes": 1,
-        "cpu_plan": {"server_cpus": [0], "locust_cpus": [1], "note": "test"},
-        "started_at": "now",
-        "models": {"default": {"estimator": "linear", "version": "abc"}},
-    }
-    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    write_run(
+        tmp_path, rows, {"name": "test"}, {"default": {"estimator": "linear", "version": "abc"}}
+    )
     text = report.write(tmp_path).read_text()
     assert "1 cell(s) saturated the load generator" in text
     assert "generator saturated |" in text  # the row itself carries the mark
@@ -308,24 +318,11 @@ def test_report_shows_probed_cells_with_their_health_columns_and_ratios(tmp_path
         for i, (model, config, scenario, users, rps, p50, p99, failures, saturated)
         in enumerate(cells, start=1)
     ]  # fmt: skip
-    with (tmp_path / "results.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, runner.COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    meta = {
-        "machine": {"cpu_model": "test CPU", "logical_cpus": 2, "system": "Linux", "release": "x"},
-        "versions": {"python": "CPython 3"},
-        "git": {"revision": "0" * 40, "dirty": False},
-        "profile": {"name": "async", "warmup_s": 1, "measure_s": 2, "batch_size": 64,
-                    "feature_latency_ms": 50},
-        "workers_n": 2,
-        "locust_processes": 1,
-        "cpu_plan": {"server_cpus": [0], "locust_cpus": [1], "note": "test"},
-        "started_at": "now",
-        "models": {"default": {"estimator": "linear", "version": "abc"},
-                   "forest": {"estimator": "forest", "version": "def"}},
-    }  # fmt: skip
-    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    write_run(
+        tmp_path, rows, {"name": "async", "feature_latency_ms": 50},
+        {"default": {"estimator": "linear", "version": "abc"},
+         "forest": {"estimator": "forest", "version": "def"}},
+    )  # fmt: skip
     text = report.write(tmp_path).read_text()
     assert "## With /health probed: default model" in text
     assert "## With /health probed: forest model" in text
