@@ -6,12 +6,12 @@ from flask_openapi3 import Info, OpenAPI
 
 from flask_app.docs import install_docs
 from flask_app.errors import (
-    JSONBodyRequest,
     install_error_handlers,
     install_in_flight_limit,
     validation_error_response,
 )
 from flask_app.observability import install_observability
+from flask_app.request import LabRequest
 from flask_app.routes import create_blueprint
 from shared_model.feature_client import FeatureClient
 from shared_model.observability import set_model_info
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         validation_error_model=ValidationErrorResponse,
         validation_error_callback=validation_error_response,
     )
-    app.request_class = JSONBodyRequest
+    app.request_class = LabRequest
     app.json.sort_keys = False  # keep the schema's field order, as FastAPI does
     # Werkzeug refuses a larger body with 413 before the route reads it.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -51,9 +51,11 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.extensions["features"] = FeatureClient(settings)
 
     install_error_handlers(app)
-    install_observability(app)
-    # After observability's hook, so that a shed request is still counted and logged.
-    install_in_flight_limit(app, settings.max_in_flight)
     app.register_api(create_blueprint(settings))
+    # Two WSGI middlewares around Flask, as FastAPI has two ASGI ones: past MAX_IN_FLIGHT
+    # requests at once, a quick JSON 503 instead of an ever longer queue ...
+    install_in_flight_limit(app, settings.max_in_flight)
+    # ... and outermost, so that every answer gets an X-Request-ID and is counted, 503s included.
+    install_observability(app)
     install_docs(app)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, redirect, request
+from flask import Response, redirect
 from flask_openapi3 import OpenAPI
 
 # flask-openapi3's plugins serve Swagger UI (flask-openapi3-swagger) and ReDoc
@@ -32,11 +32,12 @@ def install_docs(app: OpenAPI) -> None:
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
     app.add_url_rule("/docs", "docs", lambda: redirect("/openapi/swagger"))
     app.add_url_rule("/redoc", "redoc", lambda: redirect("/openapi/redoc"))
-    app.after_request(_docs_policy)
+    # Keyed by blueprint, so the hook runs for the docs pages only, not on every API request.
+    for blueprint in DOC_BLUEPRINTS:
+        app.after_request_funcs.setdefault(blueprint, []).append(_docs_policy)
 
 
 def _docs_policy(response: Response) -> Response:
-    """after_request: flask-openapi3's docs blueprints (/openapi/...) get the docs policy."""
-    if request.blueprint in DOC_BLUEPRINTS:
-        response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
+    """after_request for flask-openapi3's docs blueprints (/openapi/...): the docs policy."""
+    response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
     return response

@@ -7,9 +7,10 @@ here turn each into the contract's JSON, with the same items FastAPI gives.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Iterable
+from wsgiref.types import StartResponse, WSGIEnvironment
 
-from flask import Flask, Request, Response, current_app, g, jsonify, make_response, request
+from flask import Flask, Response, current_app, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -20,24 +21,12 @@ from shared_model.errors import (
     ServiceError,
     body_too_large_detail,
     error_items,
-    parse_json_object,
     status_detail,
 )
 from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.schemas import PatientPath
 
 log = logging.getLogger(__name__)
-
-
-class JSONBodyRequest(Request):
-    """Parse bodies with the contract's rules, so flask-openapi3 sees only JSON objects."""
-
-    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
-        if self._parsed_body is None:
-            self._parsed_body = parse_json_object(self.get_data(), self.content_type)
-        return self._parsed_body
-
-    _parsed_body: dict[str, Any] | None = None
 
 
 def require_json_object() -> None:
@@ -69,10 +58,6 @@ def install_error_handlers(app: Flask) -> None:
             log.warning("%s %s: %s (%r)", request.method, request.path, exc.detail, exc.__cause__)
         return jsonify(detail=exc.detail), exc.status_code
 
-    @app.errorhandler(Overloaded)
-    def overloaded(exc: Overloaded) -> ResponseReturnValue:
-        return jsonify(detail=exc.detail), 503, RETRY_AFTER
-
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
         limit = current_app.config["SETTINGS"].max_body_bytes
@@ -94,22 +79,35 @@ def install_error_handlers(app: Flask) -> None:
         return jsonify(detail=INTERNAL_ERROR_DETAIL), 500
 
 
-def install_in_flight_limit(app: Flask, max_in_flight: int) -> None:
+class InFlightLimitMiddleware:
     """Shed load: past MAX_IN_FLIGHT requests in this worker, a JSON 503 at once.
 
-    It bites where one worker serves many requests at once (gthread, gevent, Granian). A sync
-    worker serves one; what waits for it waits in the listen backlog, where only a proxy in
-    front can shed it (docs/production-checklist.md).
+    A WSGI middleware around Flask, as FastAPI's is a pure ASGI one, so a refused request
+    costs no routing or parsing. It bites where one worker serves many requests at once
+    (gthread, gevent, Granian). A sync worker serves one; what waits for it waits in the
+    listen backlog, where only a proxy in front can shed it (docs/production-checklist.md).
     """
-    limit = InFlightLimit(max_in_flight)
 
-    @app.before_request
-    def shed_load() -> None:
-        if limit.applies_to(request.path):
-            limit.enter()  # Overloaded: the handler above answers 503
-            g.counted_in_flight = True
+    def __init__(self, app: Flask, max_in_flight: int) -> None:
+        self.app = app.wsgi_app
+        self.json = app.json  # makes the 503 as jsonify would, without an app context
+        self.limit = InFlightLimit(max_in_flight)
 
-    @app.teardown_request
-    def count_out(exc: BaseException | None) -> None:
-        if g.pop("counted_in_flight", False):
-            limit.leave()
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not self.limit.applies_to(environ.get("PATH_INFO", "")):
+            return self.app(environ, start_response)
+        try:
+            self.limit.enter()
+        except Overloaded as busy:
+            response = self.json.response(detail=busy.detail)
+            response.status_code = 503
+            response.headers.update(RETRY_AFTER)
+            return response(environ, start_response)
+        try:
+            return self.app(environ, start_response)
+        finally:  # Flask has built the whole response by the time it returns
+            self.limit.leave()
+
+
+def install_in_flight_limit(app: Flask, max_in_flight: int) -> None:
+    app.wsgi_app = InFlightLimitMiddleware(app, max_in_flight)  # type: ignore[method-assign]

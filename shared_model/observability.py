@@ -8,6 +8,7 @@ which is right for a single process and wrong for several.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -67,9 +68,26 @@ def request_id(header_value: str | None) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+# Label values must come from a small, fixed set: each new combination is a new time series,
+# kept in memory (and, with several workers, in files) for the server's life. The route is
+# a template and the status a number, but the method is whatever token a client sends.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+@functools.lru_cache(maxsize=4096)
+def _request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    # The labelled children, looked up once per combination: `.labels()` checks and locks on
+    # every call, which measured at several microseconds per request.
+    return REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method)
+
+
 def observe(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route, method).observe(seconds)
+    requests, latency = _request_series(
+        route, method if method in KNOWN_METHODS else OTHER_METHOD, status
+    )
+    requests.inc()
+    latency.observe(seconds)
 
 
 def observe_predictions(values: Sequence[float]) -> None:

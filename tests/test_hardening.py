@@ -114,6 +114,24 @@ def test_metrics_count_requests_by_route_template_and_status(client: httpx.Clien
     assert re.search(r'model_info\{.*model_version="[0-9a-f]{12}".*\} 1\.0', text)
 
 
+def test_a_made_up_method_does_not_make_a_new_time_series(client: httpx.Client) -> None:
+    """Each label value a client could choose would be a new series kept for the server's life."""
+
+    def others() -> float:
+        text = client.get("/metrics").text
+        assert not re.search(r'method="(BREW|PROPFIND|XYZZY)"', text)
+        # FastAPI labels a 405 with the route it matched by path; Flask matches none.
+        return sum(
+            metric(text, "http_requests_total", method="other", route=route, status="405")
+            for route in ("/predict", "<unmatched>")
+        )
+
+    before = others()
+    for method in ("BREW", "PROPFIND", "XYZZY"):
+        assert client.request(method, "/predict").status_code == 405
+    assert others() == before + 3
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["flask-gunicorn", "fastapi-uvicorn"])
 def test_metrics_sum_every_worker(name: str, model_dir: Path, tmp_path: Path) -> None:

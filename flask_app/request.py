@@ -1,0 +1,40 @@
+"""The app's request class: the contract's body parsing, and the route for the middlewares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Request
+from werkzeug.routing import Rule
+
+from shared_model.errors import parse_json_object
+
+# Where a request leaves itself for the WSGI middlewares around Flask. Werkzeug's own
+# environ["werkzeug.request"] is cleared by Flask before the response goes back out.
+ENVIRON_KEY = "lab.request"
+
+
+class LabRequest(Request):
+    """Parse bodies with the contract's rules, so flask-openapi3 sees only JSON objects."""
+
+    def __init__(self, environ: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(environ, *args, **kwargs)
+        environ[ENVIRON_KEY] = self
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if self._parsed_body is None:
+            self._parsed_body = parse_json_object(self.get_data(), self.content_type)
+        return self._parsed_body
+
+    _parsed_body: dict[str, Any] | None = None
+
+
+def pop_route_template(environ: dict[str, Any]) -> str | None:
+    """The rule Flask matched for this request ("/patients/<patient_id>/prediction"), if any.
+
+    Pops the request out of the environ: the two refer to each other, and a cycle would wait
+    for the garbage collector instead of being freed at once.
+    """
+    request = environ.pop(ENVIRON_KEY, None)
+    rule: Rule | None = request.url_rule if request is not None else None
+    return rule.rule if rule is not None else None
