@@ -9,6 +9,7 @@ Nothing here knows a framework: it turns exceptions into plain dicts.
 from __future__ import annotations
 
 import email.message
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -105,6 +106,7 @@ BODY_NOT_AN_OBJECT: ErrorItem = {
 }
 
 
+@functools.lru_cache(maxsize=256)  # clients send few spellings; each parse costs microseconds
 def is_json_content_type(value: str | None) -> bool:
     """application/json or application/*+json, parsed as FastAPI parses it."""
     if not value:
