@@ -4,6 +4,8 @@ python -m benchmarks run --quick                 # 4 short cells, under 2 minute
 python -m benchmarks run                         # the full profile the docs show
 python -m benchmarks run --profile async         # the I/O route, pitfalls, micro-batching
 python -m benchmarks run --configs fastapi-uvicorn-1 --users 1,64 --measure 30
+python -m benchmarks run --configs flask-gunicorn-sync-1,tutorial-flask-gunicorn-sync-1 \
+    --scenarios single --models default --users 64 --repeat 5   # a pair, five times over
 python -m benchmarks run --dry-run               # print the cells and stop
 python -m benchmarks list                        # configurations, scenarios, profiles
 python -m benchmarks report benchmarks/results/runs/20250101-120000
@@ -48,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warmup", type=float, help="seconds of load before measuring")
     run.add_argument("--measure", type=float, help="seconds measured per cell")
     run.add_argument("--batch-size", type=int, help="patients per request in the batch scenario")
+    run.add_argument(
+        "--repeat", type=int, dest="repeats",
+        help="measure every cell this many times, in rounds; reports show each cell's median",
+    )  # fmt: skip
     run.add_argument("--workers", type=int, default=2, help="N, for the *-N configurations (2)")
     run.add_argument(
         "--locust-processes", type=int, default=1,
@@ -74,12 +80,15 @@ def profile_from(args: argparse.Namespace) -> matrix.Profile:
         warmup_s=args.warmup,
         measure_s=args.measure,
         batch_size=args.batch_size,
+        repeats=args.repeats,
     )
     matrix.check_names("configuration", profile.configs, list(matrix.CONFIGS))
     matrix.check_names("scenario", profile.scenarios, list(matrix.SCENARIOS))
     matrix.check_names("model", profile.models, list(matrix.MODELS))
     if profile.measure_s <= 0 or profile.warmup_s < 0 or not profile.users:
         raise SystemExit("--measure must be > 0, --warmup >= 0, and --users not empty")
+    if profile.repeats < 1:
+        raise SystemExit("--repeat must be at least 1")
     return profile
 
 
@@ -114,9 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_cache=args.model_cache.resolve(),
     )
     if args.dry_run:
-        planned = matrix.cells(options.profile, options.workers)
-        for cell in planned:
-            print(f"  {cell.label}  workers={cell.workers}")
+        planned = runner.schedule(options)
+        for repeat, cell in planned:
+            again = f"  round {repeat}" if options.profile.repeats > 1 else ""
+            print(f"  {cell.label}  workers={cell.workers}{again}")
         minutes = runner.estimate_s(options, len(planned)) / 60
         print(f"{len(planned)} cells, about {minutes:.0f} min; CPUs: {options.cpus.note}")
         return 0

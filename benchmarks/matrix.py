@@ -269,6 +269,9 @@ class Profile:
     # whether health checks starve while the server is busy.
     health_probe: bool = False
     feature_latency_ms: float = 50  # the feature service's delay, for scenarios that need it
+    # Rounds: every cell once, then every cell again, and so on. On a shared machine one
+    # measurement of a pair can be off by a quarter; repeats give a median and a spread.
+    repeats: int = 1
     about: str = ""
 
     def override(self, **changes: object) -> Profile:

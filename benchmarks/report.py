@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -52,7 +53,9 @@ def write(run_dir: Path) -> Path:
 
     meta = json.loads((run_dir / "meta.json").read_text())
     rows = read_rows(run_dir)
-    ok = [row for row in rows if row["status"] == "ok"]
+    every_ok = [row for row in rows if row["status"] == "ok"]
+    # A cell measured in several rounds (--repeat) is drawn from its median round.
+    ok = median_rounds(every_ok)
     # Cells run with the /health probe (the async profile) get their own sections.
     probed = [row for row in ok if row["health_requests"] != ""]
     ok = [row for row in ok if row["health_requests"] == ""]
@@ -68,10 +71,36 @@ def write(run_dir: Path) -> Path:
         throughput_plot(group, plots / f"{stem}-throughput.png", f"{model} model, {scenario}")
         latency_plot(group, plots / f"{stem}-latency.png", f"{model} model, {scenario}")
         lines += section(model, scenario, group, meta, stem)
-    lines += memory_section(ok) + contract_section(ok) + columns_section()
+    plain = [row for row in every_ok if row["health_requests"] == ""]
+    lines += memory_section(ok) + contract_section(plain) + columns_section()
     path = run_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+Key = tuple[str, str, str, str]  # model, scenario, configuration, users: one cell of the matrix
+
+
+def key(row: Row) -> Key:
+    return (row["model"], row["scenario"], row["config"], row["users"])
+
+
+def rounds_by_cell(rows: Iterable[Row]) -> dict[Key, list[Row]]:
+    """Each cell's rows, one per round (--repeat), in the order they ran."""
+    cells: dict[Key, list[Row]] = defaultdict(list)
+    for row in rows:
+        cells[key(row)].append(row)
+    return cells
+
+
+def median_rounds(rows: Sequence[Row]) -> list[Row]:
+    """One row per cell: the round with the median throughput (the lower middle of an even
+    count), so that every column of the row shown comes from one real measurement."""
+    chosen = []
+    for cell_rows in rounds_by_cell(rows).values():
+        ranked = sorted(cell_rows, key=lambda row: number(row["rps"]) or 0.0)
+        chosen.append(ranked[(len(ranked) - 1) // 2])
+    return sorted(chosen, key=lambda row: row["cell"])
 
 
 def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
@@ -102,6 +131,15 @@ def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
         f"{profile['measure_s']:g} s measured window per cell; N = {meta['workers_n']} "
         f"workers; {meta['locust_processes']} Locust process(es); batch size "
         f"{profile['batch_size']}.",
+        *(
+            [
+                f"- **Repeated**: every cell measured {profile['repeats']} times, in rounds "
+                "(each cell once, then each again); tables and plots show each cell's median "
+                "round, and the contract table every round's ratio."
+            ]
+            if profile.get("repeats", 1) > 1
+            else []
+        ),
         f"- **Started** {meta['started_at']}, finished {meta.get('finished_at', 'not finished')}"
         + (" (interrupted: not every cell ran)." if meta.get("interrupted") else "."),
         "",
@@ -296,24 +334,31 @@ CONTRACT_PAIRS = (
 
 
 def contract_section(rows: Sequence[Row]) -> list[str]:
-    index = {(r["model"], r["scenario"], r["config"], r["users"]): r for r in rows}
+    """Each lab app against its snippet; with rounds, the ratio of each round and their median."""
+    cells = rounds_by_cell(rows)
     lines: list[str] = []
     for lab, snippet in CONTRACT_PAIRS:
-        for (model, scenario, config, users), row in sorted(index.items()):
-            other = index.get((model, scenario, snippet, users))
-            if config != lab or other is None:
+        for (model, scenario, config, users), lab_rows in sorted(cells.items()):
+            snippet_rows = cells.get((model, scenario, snippet, users))
+            if config != lab or not snippet_rows:
                 continue
-            lab_rps, snippet_rps = number(row["rps"]), number(other["rps"])
-            ratio = f"{lab_rps / snippet_rps:.2f}" if lab_rps and snippet_rps else ""
-            flags = (
-                SATURATED
-                if "True" in (row["generator_saturated"], other["generator_saturated"])
-                else ""
-            )
+            # Round r of the lab app against round r of the snippet: they ran minutes apart.
+            snippet_by_round = {row["repeat"]: row for row in snippet_rows}
+            ratios = [
+                lab_rps / snippet_rps
+                for row in lab_rows
+                if (other := snippet_by_round.get(row["repeat"])) is not None
+                and (lab_rps := number(row["rps"]))
+                and (snippet_rps := number(other["rps"]))
+            ]
+            row, other = median_rounds(lab_rows)[0], median_rounds(snippet_rows)[0]
+            ratio = f"{statistics.median(ratios):.2f}" if ratios else ""
+            each = " ".join(f"{value:.2f}" for value in ratios) if len(ratios) > 1 else ""
+            saturated = any(r["generator_saturated"] == "True" for r in (*lab_rows, *snippet_rows))
             lines.append(
                 f"| {model} | {lab} vs {snippet} | {users} | {fmt(row['rps'], 1)} | "
-                f"{fmt(other['rps'], 1)} | {ratio} | {fmt(row['p99_ms'])} | "
-                f"{fmt(other['p99_ms'])} | {flags} |"
+                f"{fmt(other['rps'], 1)} | {ratio} | {each} | {fmt(row['p99_ms'])} | "
+                f"{fmt(other['p99_ms'])} | {SATURATED if saturated else ''} |"
             )
     if not lines:
         return []
@@ -324,9 +369,9 @@ def contract_section(rows: Sequence[Row]) -> list[str]:
         "with the same model, scenario single. The lab's app parses with the shared schema, "
         "range-checks, returns warnings and the model version; the snippet does none of it.",
         "",
-        "| model | pair | users | lab req/s | snippet req/s | lab / snippet | lab p99 ms | "
-        "snippet p99 ms | note |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| model | pair | users | lab req/s | snippet req/s | lab / snippet | each round | "
+        "lab p99 ms | snippet p99 ms | note |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
         *lines,
         "",
     ]
@@ -360,5 +405,7 @@ def columns_section() -> list[str]:
         "`health_max_ms`: the /health probe's requests in the window (10 a second, open "
         "loop), when the profile runs it. `features_cpu_pct`: the feature service's CPU, "
         "on Locust's cores, for the I/O route's cells.",
+        "- `repeat`: the round that measured the row, with `--repeat N` (every cell once, then "
+        "every cell again); empty or 1 otherwise.",
         "",
     ]

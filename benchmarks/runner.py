@@ -40,6 +40,8 @@ COLUMNS = (
     # Added with the async profile: empty in runs and cells without them.
     "route", "config_env", "status_503", "features_cpu_pct",
     "health_requests", "health_failures", "health_p50_ms", "health_p99_ms", "health_max_ms",
+    # Added with --repeat: which round of the run measured this row (1 when not repeated).
+    "repeat",
 )  # fmt: skip
 
 # Connections each app process may keep to the feature service, unless a cell needs more.
@@ -90,11 +92,21 @@ def estimate_s(options: RunOptions, count: int) -> float:
     return count * (options.profile.warmup_s + options.profile.measure_s + OVERHEAD_PER_CELL_S)
 
 
+def schedule(options: RunOptions) -> list[tuple[int, matrix.Cell]]:
+    """(round, cell) in the order they run: all cells in round 1, then all again in round 2.
+
+    Rounds rather than each cell N times in a row, so that a slow minute on a shared machine
+    lands on one round of every cell instead of on every round of one cell.
+    """
+    cells = matrix.cells(options.profile, options.workers)
+    return [(repeat, cell) for repeat in range(1, options.profile.repeats + 1) for cell in cells]
+
+
 def run(options: RunOptions) -> Path:
     """Run every cell of the profile into options.output; return that folder."""
     out = options.output
     out.mkdir(parents=True, exist_ok=True)
-    planned = matrix.cells(options.profile, options.workers)
+    planned = schedule(options)
     print(
         f"{len(planned)} cells, about {estimate_s(options, len(planned)) / 60:.0f} min; "
         f"results in {provenance.shown_path(str(out))}",
@@ -109,9 +121,10 @@ def run(options: RunOptions) -> Path:
     started = time.monotonic()
     try:
         with pinned(options.cpus.locust):
-            for index, cell in enumerate(planned, start=1):
+            for index, (repeat, cell) in enumerate(planned, start=1):
                 cell_started = time.monotonic()
                 row, commands = run_cell(cell, index, served[cell.model], options)
+                row["repeat"] = repeat
                 append_row(csv_path, row)
                 meta["cells"].append({"cell": row["cell"], **commands})
                 write_json(out / "meta.json", meta)

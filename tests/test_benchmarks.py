@@ -296,6 +296,46 @@ def test_report_marks_saturated_cells_and_failures(tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "default-single-throughput.png").stat().st_size > 0
 
 
+def test_repeated_rounds_give_the_median_and_every_rounds_ratio(tmp_path: Path) -> None:
+    # Made-up numbers: three rounds of a lab app and its snippet.
+    measured = {
+        "flask-gunicorn-sync-1": ("800.0", "1000.0", "900.0"),
+        "tutorial-flask-gunicorn-sync-1": ("1000.0", "1000.0", "1200.0"),
+    }
+    rows = [
+        {**dict.fromkeys(runner.COLUMNS, ""), "cell": f"{3 * index + round_:03d}",
+         "model": "default", "config": config, "kind": "lab", "scenario": "single",
+         "users": "64", "workers": "1", "status": "ok", "requests": "100", "failures": "0",
+         "rps": rps, "p50_ms": "50", "p95_ms": "80", "p99_ms": str(100 + round_),
+         "generator_saturated": "False", "repeat": str(round_)}
+        for index, (config, values) in enumerate(measured.items())
+        for round_, rps in enumerate(values, start=1)
+    ]  # fmt: skip
+    write_run(
+        tmp_path, rows, {"name": "full", "repeats": 3},
+        {"default": {"estimator": "linear", "version": "abc"}},
+    )  # fmt: skip
+    text = report.write(tmp_path).read_text()
+    assert "every cell measured 3 times" in text
+    # Rounds 800/1000, 1000/1000, 900/1200: median ratio 0.80; the medians 900 and 1,000, and
+    # the p99 of the lab's median round (round 3).
+    assert (
+        "| default | flask-gunicorn-sync-1 vs tutorial-flask-gunicorn-sync-1 | 64 | 900.0 | "
+        "1,000.0 | 0.80 | 0.80 1.00 0.75 | 103 |"
+    ) in text
+    assert text.count("| flask-gunicorn-sync-1 | 1 | 64 |") == 1  # one row per cell
+
+
+def test_rounds_run_every_cell_before_any_cell_again() -> None:
+    profile = matrix.PROFILES["quick"].override(repeats=2)
+    options = runner.RunOptions(profile, Path("unused"), 2, 1, runner.plan_cpus())
+    planned = runner.schedule(options)
+    labels = [cell.label for _, cell in planned]
+    half = len(planned) // 2
+    assert [repeat for repeat, _ in planned] == [1] * half + [2] * half
+    assert labels[:half] == labels[half:] == [c.label for c in matrix.cells(profile, 2)]
+
+
 def test_report_shows_probed_cells_with_their_health_columns_and_ratios(tmp_path: Path) -> None:
     # Made-up numbers: the test checks what the report does with them, not the servers.
     cells = [
