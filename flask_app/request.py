@@ -15,7 +15,10 @@ ENVIRON_KEY = "lab.request"
 
 
 class LabRequest(Request):
-    """Parse bodies with the contract's rules, so flask-openapi3 sees only JSON objects."""
+    """Parse bodies with the contract's rules, so flask-openapi3 sees only JSON objects, and
+    leave the request in the environ, so the middlewares can read the matched route."""
+
+    _parsed_body: dict[str, Any] | None = None
 
     def __init__(self, environ: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(environ, *args, **kwargs)
@@ -25,8 +28,6 @@ class LabRequest(Request):
         if self._parsed_body is None:
             self._parsed_body = parse_json_object(self.get_data(), self.content_type)
         return self._parsed_body
-
-    _parsed_body: dict[str, Any] | None = None
 
 
 def pop_route_template(environ: dict[str, Any]) -> str | None:
