@@ -37,10 +37,11 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         validation_error_model=ValidationErrorResponse,
         validation_error_callback=validation_error_response,
     )
-    app.request_class = LabRequest
+    # Werkzeug refuses a larger body with 413 before the route reads it. The limit sits on the
+    # request class rather than in MAX_CONTENT_LENGTH, which Flask reads through its app
+    # proxy twice per request (docs/results.md, "Where the Flask difference goes").
+    app.request_class = LabRequest.with_body_limit(settings.max_body_bytes)
     app.json.sort_keys = False  # keep the schema's field order, as FastAPI does
-    # Werkzeug refuses a larger body with 413 before the route reads it.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings
     # Loaded once when the app is created: under Gunicorn with preload_app the master loads
     # it before forking, and every worker shares those pages copy-on-write.

@@ -29,12 +29,6 @@ from shared_model.schemas import PatientPath
 log = logging.getLogger(__name__)
 
 
-def require_json_object() -> None:
-    """before_request for body routes: InvalidBody early for a body that is not a JSON object."""
-    if request.method == "POST":
-        request.get_json()
-
-
 # flask-openapi3 validates path parameters and bodies with pydantic models and hands either
 # error to the hook below; the model's name (the error's title) tells which. FastAPI starts
 # each item's loc with where the value came from, so this does the same.

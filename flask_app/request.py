@@ -24,6 +24,11 @@ class LabRequest(Request):
         super().__init__(environ, *args, **kwargs)
         environ[ENVIRON_KEY] = self
 
+    @classmethod
+    def with_body_limit(cls, max_bytes: int) -> type[LabRequest]:
+        """This class, refusing bodies over ``max_bytes`` with 413 (Flask's per-request limit)."""
+        return type(cls.__name__, (cls,), {"_max_content_length": max_bytes})
+
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if self._parsed_body is None:
             self._parsed_body = parse_json_object(self.get_data(), self.content_type)

@@ -26,6 +26,9 @@ from shared_model.schemas import (
     PredictResponse,
 )
 
+# Each row's prediction as a Python float, and each row's range warnings.
+PredictedRows = tuple[list[float], list[list[str]]]
+
 
 class ModelLoadError(RuntimeError):
     """The model cannot be served; the message says why and how to fix it."""
@@ -78,14 +81,23 @@ class Predictor:
 
     def predict_each(self, patients: Sequence[Patient]) -> list[PredictResponse]:
         """One vectorized call, answered as one /predict response per patient (micro-batching)."""
-        batch = self.predict_batch(patients)
+        predictions, warnings = self.predict_rows(patients)
         return [
-            PredictResponse(prediction=prediction, model_version=batch.model_version, warnings=w)
-            for prediction, w in zip(batch.predictions, batch.warnings, strict=True)
+            PredictResponse(prediction=prediction, model_version=self.model_version, warnings=w)
+            for prediction, w in zip(predictions, warnings, strict=True)
         ]
 
     def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
-        """All rows in one vectorized estimator call: 64 rows cost about what one row does."""
+        predictions, warnings = self.predict_rows(patients)
+        return BatchPredictResponse(
+            predictions=predictions, model_version=self.model_version, warnings=warnings
+        )
+
+    def predict_rows(self, patients: Sequence[Patient]) -> PredictedRows:
+        """All rows in one vectorized estimator call: 64 rows cost about what one row does.
+
+        Every answer, single, batch or micro-batched, comes through here.
+        """
         rows = np.array(
             [[getattr(p, name) for name in FEATURE_NAMES] for p in patients], dtype=np.float64
         )
@@ -94,11 +106,7 @@ class Predictor:
         with sklearn.config_context(assume_finite=True):
             predictions = self.estimator.predict(rows)
         observe_predictions(predictions)
-        return BatchPredictResponse(
-            predictions=[float(value) for value in predictions],
-            model_version=self.model_version,
-            warnings=self._range_warnings(rows),
-        )
+        return [float(value) for value in predictions], self._range_warnings(rows)
 
     def _range_warnings(self, rows: np.ndarray) -> list[list[str]]:
         outside = (rows < self._low) | (rows > self._high)

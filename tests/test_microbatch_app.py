@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from shared_model.data import held_out_patients
-from shared_model.predictor import Predictor
-from shared_model.schemas import BatchPredictResponse, Patient
+from shared_model.predictor import PredictedRows, Predictor
+from shared_model.schemas import Patient
 from shared_model.settings import Settings
 from tests.conftest import make_client
 
@@ -29,13 +29,13 @@ ONE_HOUR_MS = 3_600_000
 def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every batch the model is called with, in order."""
     sizes: list[int] = []
-    original = Predictor.predict_batch
+    original = Predictor.predict_rows
 
-    def recording(self: Predictor, patients: Sequence[Patient]) -> BatchPredictResponse:
+    def recording(self: Predictor, patients: Sequence[Patient]) -> PredictedRows:
         sizes.append(len(patients))
         return original(self, patients)
 
-    monkeypatch.setattr(Predictor, "predict_batch", recording)
+    monkeypatch.setattr(Predictor, "predict_rows", recording)
     return sizes
 
 
@@ -70,14 +70,14 @@ def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(
 def test_a_request_that_breaks_the_model_fails_alone(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = Predictor.predict_batch
+    original = Predictor.predict_rows
 
-    def fails_on_age_99(self: Predictor, patients: Sequence[Patient]) -> BatchPredictResponse:
+    def fails_on_age_99(self: Predictor, patients: Sequence[Patient]) -> PredictedRows:
         if any(patient.age == 99 for patient in patients):
             raise RuntimeError("the model cannot take this patient")
         return original(self, patients)
 
-    monkeypatch.setattr(Predictor, "predict_batch", fails_on_age_99)
+    monkeypatch.setattr(Predictor, "predict_rows", fails_on_age_99)
     bodies = [*held_out_patients()[:3], {**held_out_patients()[3], "age": 99}]
     with batched_client(settings) as client:
         responses = post_together(client, bodies)
@@ -89,14 +89,14 @@ def test_a_full_queue_answers_503_in_json(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entered, release = threading.Event(), threading.Event()
-    original = Predictor.predict_batch
+    original = Predictor.predict_rows
 
-    def held(self: Predictor, patients: Sequence[Patient]) -> BatchPredictResponse:
+    def held(self: Predictor, patients: Sequence[Patient]) -> PredictedRows:
         entered.set()
         release.wait(30)
         return original(self, patients)
 
-    monkeypatch.setattr(Predictor, "predict_batch", held)
+    monkeypatch.setattr(Predictor, "predict_rows", held)
     body = held_out_patients()[0]
     one_at_a_time = {"microbatch_max_size": 1, "microbatch_max_queue": 1}
     with batched_client(settings, **one_at_a_time) as client, ThreadPoolExecutor(3) as pool:
