@@ -40,8 +40,8 @@ class Predictor:
         self.card = card
         self.model_version = card.model_version
         ranges = {f.name: (f.train_min, f.train_max) for f in card.features}
-        self._low = np.array([ranges[name][0] for name in FEATURE_NAMES])
-        self._high = np.array([ranges[name][1] for name in FEATURE_NAMES])
+        # (name, train_min, train_max) in the model's column order.
+        self._ranges = [(name, *ranges[name]) for name in FEATURE_NAMES]
 
     @classmethod
     def load(cls, model_path: Path | str) -> Predictor:
@@ -98,25 +98,20 @@ class Predictor:
 
         Every answer, single, batch or micro-batched, comes through here.
         """
-        rows = np.array(
-            [[getattr(p, name) for name in FEATURE_NAMES] for p in patients], dtype=np.float64
-        )
+        rows = [[getattr(p, name) for name in FEATURE_NAMES] for p in patients]
         # The schema already guarantees finite numbers, so skip scikit-learn's own finiteness
         # scan. config_context is per thread, which is why it is set here and not at import.
         with sklearn.config_context(assume_finite=True):
-            predictions = self.estimator.predict(rows)
+            predictions = self.estimator.predict(np.array(rows, dtype=np.float64))
         observe_predictions(predictions)
-        return [float(value) for value in predictions], self._range_warnings(rows)
+        return [float(value) for value in predictions], [self._range_warnings(r) for r in rows]
 
-    def _range_warnings(self, rows: np.ndarray) -> list[list[str]]:
-        outside = (rows < self._low) | (rows > self._high)
-        if not outside.any():
-            return [[] for _ in range(len(rows))]
+    def _range_warnings(self, row: list[float]) -> list[str]:
+        # Plain Python, not numpy: for ten numbers a row, numpy's per-call overhead costs more
+        # than the comparisons themselves (docs/results.md, "Where the Flask difference goes").
         return [
-            [
-                f"{FEATURE_NAMES[j]}={rows[i, j]:g} is outside the training range "
-                f"[{self._low[j]:g}, {self._high[j]:g}]; the model extrapolates here"
-                for j in np.flatnonzero(outside[i])
-            ]
-            for i in range(len(rows))
+            f"{name}={value:g} is outside the training range [{low:g}, {high:g}]; "
+            "the model extrapolates here"
+            for (name, low, high), value in zip(self._ranges, row, strict=True)
+            if not low <= value <= high
         ]
