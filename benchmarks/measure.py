@@ -26,6 +26,17 @@ MIB = 1024 * 1024
 SATURATION_THRESHOLD_PCT = 90.0
 
 
+# Busy time on the server's pinned core that its own processes did not use, in % of the core.
+# The kernel's work for the connections takes 0-4 % in this lab's runs; more means another
+# program, or the host of a virtual machine ("steal"), took the core away mid-measurement.
+SHARED_CORE_THRESHOLD_PCT = 5.0
+
+
+def core_shared(other_pct: float | None, threshold: float = SHARED_CORE_THRESHOLD_PCT) -> bool:
+    """Did something else run on the server's core during the window (a noisier cell)?"""
+    return other_pct is not None and other_pct >= threshold
+
+
 def generator_saturated(
     process_cpu_pct: Sequence[float], cores: int, threshold: float = SATURATION_THRESHOLD_PCT
 ) -> bool:

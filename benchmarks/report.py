@@ -24,8 +24,11 @@ import matplotlib.pyplot as plt  # after choosing the backend
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from benchmarks.measure import SHARED_CORE_THRESHOLD_PCT, core_shared
+
 Row = dict[str, str]
 SATURATED = "generator saturated"
+SHARED = "server core shared"
 
 
 def read_rows(run_dir: Path) -> list[Row]:
@@ -95,10 +98,12 @@ def rounds_by_cell(rows: Iterable[Row]) -> dict[Key, list[Row]]:
 
 def median_rounds(rows: Sequence[Row]) -> list[Row]:
     """One row per cell: the round with the median throughput (the lower middle of an even
-    count), so that every column of the row shown comes from one real measurement."""
+    count), so that every column of the row shown comes from one real measurement. Rounds
+    whose server shared its core are passed over when the cell has others."""
     chosen = []
     for cell_rows in rounds_by_cell(rows).values():
-        ranked = sorted(cell_rows, key=lambda row: number(row["rps"]) or 0.0)
+        clean = [row for row in cell_rows if not shared(row)] or cell_rows
+        ranked = sorted(clean, key=lambda row: number(row["rps"]) or 0.0)
         chosen.append(ranked[(len(ranked) - 1) // 2])
     return sorted(chosen, key=lambda row: row["cell"])
 
@@ -151,12 +156,22 @@ def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
     ]
 
 
+def shared(row: Row) -> bool:
+    """Did other work take a share of the server's core while this cell measured?"""
+    return core_shared(number(row.get("other_on_server_cpus_pct", "")))
+
+
 def warnings(rows: Sequence[Row]) -> list[str]:
     saturated = [row for row in rows if row.get("generator_saturated") == "True"]
     failing = [row for row in rows if row["status"] == "ok" and (number(row["failures"]) or 0)]
     broken = [row for row in rows if row["status"] != "ok"]
-    if not (saturated or failing or broken):
-        return ["No cell saturated the load generator, failed a request or failed to run.", ""]
+    crowded = [row for row in rows if row["status"] == "ok" and shared(row)]
+    if not (saturated or failing or broken or crowded):
+        return [
+            "No cell saturated the load generator, shared the server's core, failed a request "
+            "or failed to run.",
+            "",
+        ]
     lines = ["## Read these first", ""]
     if saturated:
         lines.append(
@@ -164,6 +179,15 @@ def warnings(rows: Sequence[Row]) -> list[str]:
             "or above 90 % of a core): they measure Locust, not the server, and are marked "
             f"*{SATURATED}* below and with an x in the plots. Give Locust more cores "
             "(`--locust-cpus`, `--locust-processes`) to measure them."
+        )
+    if crowded:
+        lines.append(
+            f"- **{len(crowded)} cell(s) shared the server's core**: other work (another "
+            f"program, or a virtual machine's host taking the CPU back) used at least "
+            f"{SHARED_CORE_THRESHOLD_PCT:g} % of it while they measured, so their numbers are "
+            f"low and noisy. They are marked *{SHARED}* below; the contract table leaves their "
+            "rounds out of its median when clean rounds remain. Measure again when the machine "
+            "is quiet."
         )
     if failing:
         cells = ", ".join(f"{r['cell']} ({r['failures']}: {r['first_error']})" for r in failing)
@@ -197,6 +221,8 @@ def section(
     ]
     for row in sorted(rows, key=lambda r: (r["config"], int(r["users"]))):
         note = [SATURATED] if row["generator_saturated"] == "True" else []
+        if shared(row):
+            note.append(SHARED)
         if row["kind"] == "tutorial":
             note.append("tutorial snippet")
         lines.append(
@@ -344,21 +370,33 @@ def contract_section(rows: Sequence[Row]) -> list[str]:
                 continue
             # Round r of the lab app against round r of the snippet: they ran minutes apart.
             snippet_by_round = {row["repeat"]: row for row in snippet_rows}
-            ratios = [
-                lab_rps / snippet_rps
+            rounds = [
+                (lab_rps / snippet_rps, shared(row) or shared(other))
                 for row in lab_rows
                 if (other := snippet_by_round.get(row["repeat"])) is not None
                 and (lab_rps := number(row["rps"]))
                 and (snippet_rps := number(other["rps"]))
             ]
+            # A round whose server shared its core measured the machine, not the app: the
+            # median is taken over the clean rounds when there are any (all are still shown).
+            clean = [value for value, crowded in rounds if not crowded]
+            counted = clean or [value for value, _ in rounds]
             row, other = median_rounds(lab_rows)[0], median_rounds(snippet_rows)[0]
-            ratio = f"{statistics.median(ratios):.2f}" if ratios else ""
-            each = " ".join(f"{value:.2f}" for value in ratios) if len(ratios) > 1 else ""
-            saturated = any(r["generator_saturated"] == "True" for r in (*lab_rows, *snippet_rows))
+            ratio = f"{statistics.median(counted):.2f}" if counted else ""
+            each = (
+                " ".join(f"{value:.2f}{'*' if crowded else ''}" for value, crowded in rounds)
+                if len(rounds) > 1
+                else ""
+            )
+            note = []
+            if any(r["generator_saturated"] == "True" for r in (*lab_rows, *snippet_rows)):
+                note.append(SATURATED)
+            if len(clean) < len(rounds):
+                note.append(f"*{SHARED}: median of the {len(clean)} other rounds")
             lines.append(
                 f"| {model} | {lab} vs {snippet} | {users} | {fmt(row['rps'], 1)} | "
                 f"{fmt(other['rps'], 1)} | {ratio} | {each} | {fmt(row['p99_ms'])} | "
-                f"{fmt(other['p99_ms'])} | {SATURATED if saturated else ''} |"
+                f"{fmt(other['p99_ms'])} | {', '.join(note)} |"
             )
     if not lines:
         return []
@@ -390,7 +428,8 @@ def columns_section() -> list[str]:
         "connection; `first_error`: the most frequent failure message.",
         "- `other_on_server_cpus_pct`: busy time on the server's pinned cores that its own "
         "processes did not use: the kernel's work for its connections, and any other program. "
-        "A large value means the server shared its core, and the cell is noisier.",
+        "A large value means the server shared its core, and the cell is noisier; at "
+        f"{SHARED_CORE_THRESHOLD_PCT:g} % or more the report marks it *{SHARED}*.",
         "- `server_cpu_pct`: CPU of all the server's processes over the window, in % of one "
         "core. `locust_cpu_pct`: the same for Locust; `locust_busiest_process_cpu_pct`: its "
         "busiest process. `generator_saturated`: a Locust process at or above 90 % of a core, "

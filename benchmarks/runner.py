@@ -303,6 +303,8 @@ def progress_line(index: int, total: int, row: dict[str, Any], seconds: float) -
     if row["status"] != "ok":
         return f"{head} {row['status']}"
     flag = "  GENERATOR SATURATED: this cell measures Locust" if row["generator_saturated"] else ""
+    if measure.core_shared(row["other_on_server_cpus_pct"]):
+        flag += f"  SERVER CORE SHARED: {row['other_on_server_cpus_pct']:.0f}% went to other work"
     health = ""
     if row.get("health_requests") is not None:
         health = f"/health p50 {row['health_p50_ms']} ms p99 {row['health_p99_ms']} ms  "

@@ -326,6 +326,45 @@ def test_repeated_rounds_give_the_median_and_every_rounds_ratio(tmp_path: Path) 
     assert text.count("| flask-gunicorn-sync-1 | 1 | 64 |") == 1  # one row per cell
 
 
+def test_a_round_whose_server_shared_its_core_is_marked_and_left_out_of_the_median(
+    tmp_path: Path,
+) -> None:
+    # Made-up numbers: in round 2 something else took 30 % of the lab server's core.
+    measured = {
+        "flask-gunicorn-sync-1": (("950.0", "0.5"), ("500.0", "30.0"), ("900.0", "1.0")),
+        "tutorial-flask-gunicorn-sync-1": (("1000.0", "0.2"), ("1000.0", "0.4"), ("1000.0", "0")),
+    }
+    rows = [
+        {**dict.fromkeys(runner.COLUMNS, ""), "cell": f"{3 * index + round_:03d}",
+         "model": "default", "config": config, "kind": "lab", "scenario": "single",
+         "users": "64", "workers": "1", "status": "ok", "requests": "100", "failures": "0",
+         "rps": rps, "p50_ms": "50", "p95_ms": "80", "p99_ms": "100",
+         "other_on_server_cpus_pct": other, "generator_saturated": "False",
+         "repeat": str(round_)}
+        for index, (config, values) in enumerate(measured.items())
+        for round_, (rps, other) in enumerate(values, start=1)
+    ]  # fmt: skip
+    write_run(
+        tmp_path, rows, {"name": "full", "repeats": 3},
+        {"default": {"estimator": "linear", "version": "abc"}},
+    )  # fmt: skip
+    text = report.write(tmp_path).read_text()
+    assert "1 cell(s) shared the server's core" in text
+    # The cell's table row is its median clean round (900 of 950 and 900), not the crowded one.
+    assert "| flask-gunicorn-sync-1 | 1 | 64 | 900.0 |" in text
+    assert f"| {report.SHARED} |" not in text
+    # Ratios 0.95, 0.50 (crowded) and 0.90: the median of the clean two is 0.93 (0.925),
+    # where all three would have given 0.90.
+    assert "| 0.93 | 0.95 0.50* 0.90 |" in text
+    assert f"*{report.SHARED}: median of the 2 other rounds" in text
+
+
+def test_a_cell_on_a_quiet_core_is_not_marked() -> None:
+    assert not measure.core_shared(measure.SHARED_CORE_THRESHOLD_PCT - 0.1)
+    assert measure.core_shared(measure.SHARED_CORE_THRESHOLD_PCT)
+    assert not measure.core_shared(None)  # an unpinned run cannot tell
+
+
 def test_rounds_run_every_cell_before_any_cell_again() -> None:
     profile = matrix.PROFILES["quick"].override(repeats=2)
     options = runner.RunOptions(profile, Path("unused"), 2, 1, runner.plan_cpus())
