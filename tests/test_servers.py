@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -91,3 +92,37 @@ def test_make_serve_fastapi_starts_uvicorn_with_the_lab_s_limits() -> None:
     flags = definition.replace("\\\n", " ").split()
     assert tuple(flags) == servers.UVICORN_LIMITS
     assert "$(UVICORN_LIMITS)" in makefile.split("serve-fastapi:", 1)[1].split("\n\n", 1)[0]
+
+
+@pytest.mark.parametrize("name", LAUNCHERS)
+def test_real_server_limits_bodies_of_declared_and_unknown_length(
+    name: str, settings: Settings, tmp_path: Path
+) -> None:
+    # A body's size is checked two ways: up front from its Content-Length, and while it is
+    # read when it comes in chunks with no length. Both need a real server: in-process test
+    # clients always send a length.
+    limit = 2048
+    env = {"MODEL_PATH": str(settings.model_path), "MAX_BODY_BYTES": str(limit)}
+    server = servers.start(LAUNCHERS[name](servers.free_port(), env), log=tmp_path / "s.log")
+    patient = json.dumps(EXAMPLE_PATIENT).encode()
+    padded = patient[:-1] + b"," + b" " * (limit + 100) + b'"x": 1}'  # over the limit
+    json_type = {"content-type": "application/json"}
+    too_large = {"detail": f"Request body is larger than MAX_BODY_BYTES ({limit} bytes)"}
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            answer = http.post("/predict", content=patient, headers=json_type)
+            assert answer.status_code == 200
+            declared = http.post("/predict", content=padded, headers=json_type)
+            assert (declared.status_code, declared.json()) == (413, too_large)
+            # A generator makes httpx send Transfer-Encoding: chunked, with no length.
+            chunked = http.post(
+                "/predict", content=iter([patient[:20], patient[20:]]), headers=json_type
+            )
+            assert chunked.json() == answer.json()
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            pieces = [padded[i : i + 512] for i in range(0, len(padded), 512)]
+            unknown = http.post("/predict", content=iter(pieces), headers=json_type)
+            assert (unknown.status_code, unknown.json()) == (413, too_large)
+        assert httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT).json() == answer.json()
+    finally:
+        server.stop()
