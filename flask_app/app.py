@@ -37,9 +37,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         validation_error_model=ValidationErrorResponse,
         validation_error_callback=validation_error_response,
     )
-    # Werkzeug refuses a larger body with 413 before the route reads it. The limit sits on the
-    # request class rather than in MAX_CONTENT_LENGTH, which Flask reads through its app
-    # proxy twice per request (docs/results.md, "Where the Flask difference goes").
+    # A body over the limit is a 413 before the route sees it (LabRequest.stream, chunked
+    # bodies included). The limit sits on the request class rather than in MAX_CONTENT_LENGTH,
+    # which Flask reads through its app proxy twice per request (docs/results.md).
     app.request_class = LabRequest.with_body_limit(settings.max_body_bytes)
     app.json.sort_keys = False  # keep the schema's field order, as FastAPI does
     app.config["SETTINGS"] = settings
