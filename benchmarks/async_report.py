@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from benchmarks.report import SATURATED, Row, fmt, number, throughput_plot
 
@@ -162,7 +162,8 @@ def summary_plot(rows: Sequence[Row], path: Path, title: str) -> None:
         variant(r) + (" (x: saturated)" if r["generator_saturated"] == "True" else "")
         for r in shown
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 0.55 * len(shown) + 1.8), sharey=True)
+    fig = Figure(figsize=(15, 0.55 * len(shown) + 1.8))
+    axes = fig.subplots(1, 3, sharey=True)
     positions = list(range(len(shown)))
     bars(axes[0], positions, [number(r["rps"]) for r in shown], "requests per second", log=False)
     pairs = (("p50_ms", "p99_ms"), ("health_p50_ms", "health_p99_ms"))
@@ -176,7 +177,6 @@ def summary_plot(rows: Sequence[Row], path: Path, title: str) -> None:
     fig.suptitle(f"{title}, {top} users (closed loop) plus the /health probe")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def bars(

@@ -18,10 +18,10 @@ from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")  # files only: no display, no GUI toolkit, same output everywhere
-
-import matplotlib.pyplot as plt  # after choosing the backend
+# Figure objects rather than pyplot: no global backend is chosen or changed, so a notebook that
+# imports this module keeps showing its own plots inline.
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from benchmarks.measure import SHARED_CORE_THRESHOLD_PCT, core_shared
@@ -244,8 +244,9 @@ def by_config(rows: Iterable[Row]) -> dict[str, list[Row]]:
 
 
 def throughput_plot(rows: Sequence[Row], path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(11, 5.5))
-    colors = plt.get_cmap("tab20").colors  # 20 distinct colours: one per configuration
+    fig = Figure(figsize=(11, 5.5))
+    ax = fig.subplots()
+    colors = matplotlib.colormaps["tab20"].colors  # 20 distinct colours: one per configuration
     for index, (name, group) in enumerate(sorted(by_config(rows).items())):
         users = [int(r["users"]) for r in group]
         rps = [number(r["rps"]) or 0.0 for r in group]
@@ -273,17 +274,14 @@ def throughput_plot(rows: Sequence[Row], path: Path, title: str) -> None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def latency_plot(rows: Sequence[Row], path: Path, title: str) -> None:
     grouped = sorted(by_config(rows).items())
     columns = min(4, len(grouped))
     lines_of_plots = math.ceil(len(grouped) / columns)
-    fig, axes = plt.subplots(
-        lines_of_plots, columns, figsize=(3.4 * columns, 2.8 * lines_of_plots + 0.6),
-        sharex=True, sharey=True, squeeze=False,
-    )  # fmt: skip
+    fig = Figure(figsize=(3.4 * columns, 2.8 * lines_of_plots + 0.6))
+    axes = fig.subplots(lines_of_plots, columns, sharex=True, sharey=True, squeeze=False)
     for ax, (name, group) in zip(axes.flat, grouped, strict=False):
         users = [int(r["users"]) for r in group]
         for column, style in (("p50_ms", "-"), ("p95_ms", "--"), ("p99_ms", ":")):
@@ -306,7 +304,6 @@ def latency_plot(rows: Sequence[Row], path: Path, title: str) -> None:
     fig.suptitle(f"Latency percentiles vs users: {title}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
