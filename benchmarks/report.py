@@ -388,8 +388,10 @@ def contract_section(rows: Sequence[Row]) -> list[str]:
             note = []
             if any(r["generator_saturated"] == "True" for r in (*lab_rows, *snippet_rows)):
                 note.append(SATURATED)
-            if len(clean) < len(rounds):
+            if clean and len(clean) < len(rounds):
                 note.append(f"*{SHARED}: median of the {len(clean)} other rounds")
+            elif rounds and not clean:
+                note.append(f"{SHARED} in every round: measure again")
             lines.append(
                 f"| {model} | {lab} vs {snippet} | {users} | {fmt(row['rps'], 1)} | "
                 f"{fmt(other['rps'], 1)} | {ratio} | {each} | {fmt(row['p99_ms'])} | "

@@ -358,6 +358,17 @@ def test_a_round_whose_server_shared_its_core_is_marked_and_left_out_of_the_medi
     assert "| 0.93 | 0.95 0.50* 0.90 |" in text
     assert f"*{report.SHARED}: median of the 2 other rounds" in text
 
+    # When every round was crowded, the median of them all, and a plain warning.
+    for row in rows:
+        row["other_on_server_cpus_pct"] = "12.0"
+    write_run(
+        tmp_path, rows, {"name": "full", "repeats": 3},
+        {"default": {"estimator": "linear", "version": "abc"}},
+    )  # fmt: skip
+    text = report.write(tmp_path).read_text()
+    assert "| 0.90 | 0.95* 0.50* 0.90* |" in text
+    assert f"{report.SHARED} in every round: measure again |" in text
+
 
 def test_a_cell_on_a_quiet_core_is_not_marked() -> None:
     assert not measure.core_shared(measure.SHARED_CORE_THRESHOLD_PCT - 0.1)
