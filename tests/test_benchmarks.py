@@ -296,26 +296,39 @@ def test_report_marks_saturated_cells_and_failures(tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "default-single-throughput.png").stat().st_size > 0
 
 
+def report_of_rounds(run_dir: Path, measured: dict[str, list[dict[str, str]]]) -> str:
+    """The report of a made-up repeated run at 64 users: for each configuration, its rounds in
+    order, each round's own columns (rps, p99_ms, other_on_server_cpus_pct, ...)."""
+    rows = [
+        {**dict.fromkeys(runner.COLUMNS, ""), "cell": f"{len(rounds) * index + round_:03d}",
+         "model": "default", "config": config, "kind": "lab", "scenario": "single",
+         "users": "64", "workers": "1", "status": "ok", "requests": "100", "failures": "0",
+         "p50_ms": "50", "p95_ms": "80", "p99_ms": "100", "generator_saturated": "False",
+         **columns, "repeat": str(round_)}
+        for index, (config, rounds) in enumerate(measured.items())
+        for round_, columns in enumerate(rounds, start=1)
+    ]  # fmt: skip
+    repeats = max(len(rounds) for rounds in measured.values())
+    write_run(
+        run_dir, rows, {"name": "full", "repeats": repeats},
+        {"default": {"estimator": "linear", "version": "abc"}},
+    )  # fmt: skip
+    return report.write(run_dir).read_text()
+
+
 def test_repeated_rounds_give_the_median_and_every_rounds_ratio(tmp_path: Path) -> None:
     # Made-up numbers: three rounds of a lab app and its snippet.
     measured = {
         "flask-gunicorn-sync-1": ("800.0", "1000.0", "900.0"),
         "tutorial-flask-gunicorn-sync-1": ("1000.0", "1000.0", "1200.0"),
     }
-    rows = [
-        {**dict.fromkeys(runner.COLUMNS, ""), "cell": f"{3 * index + round_:03d}",
-         "model": "default", "config": config, "kind": "lab", "scenario": "single",
-         "users": "64", "workers": "1", "status": "ok", "requests": "100", "failures": "0",
-         "rps": rps, "p50_ms": "50", "p95_ms": "80", "p99_ms": str(100 + round_),
-         "generator_saturated": "False", "repeat": str(round_)}
-        for index, (config, values) in enumerate(measured.items())
-        for round_, rps in enumerate(values, start=1)
-    ]  # fmt: skip
-    write_run(
-        tmp_path, rows, {"name": "full", "repeats": 3},
-        {"default": {"estimator": "linear", "version": "abc"}},
-    )  # fmt: skip
-    text = report.write(tmp_path).read_text()
+    text = report_of_rounds(
+        tmp_path,
+        {
+            config: [{"rps": rps, "p99_ms": str(100 + round_)} for round_, rps in enumerate(v, 1)]
+            for config, v in measured.items()
+        },
+    )
     assert "every cell measured 3 times" in text
     # Rounds 800/1000, 1000/1000, 900/1200: median ratio 0.80; the medians 900 and 1,000, and
     # the p99 of the lab's median round (round 3).
@@ -334,21 +347,16 @@ def test_a_round_whose_server_shared_its_core_is_marked_and_left_out_of_the_medi
         "flask-gunicorn-sync-1": (("950.0", "0.5"), ("500.0", "30.0"), ("900.0", "1.0")),
         "tutorial-flask-gunicorn-sync-1": (("1000.0", "0.2"), ("1000.0", "0.4"), ("1000.0", "0")),
     }
-    rows = [
-        {**dict.fromkeys(runner.COLUMNS, ""), "cell": f"{3 * index + round_:03d}",
-         "model": "default", "config": config, "kind": "lab", "scenario": "single",
-         "users": "64", "workers": "1", "status": "ok", "requests": "100", "failures": "0",
-         "rps": rps, "p50_ms": "50", "p95_ms": "80", "p99_ms": "100",
-         "other_on_server_cpus_pct": other, "generator_saturated": "False",
-         "repeat": str(round_)}
-        for index, (config, values) in enumerate(measured.items())
-        for round_, (rps, other) in enumerate(values, start=1)
-    ]  # fmt: skip
-    write_run(
-        tmp_path, rows, {"name": "full", "repeats": 3},
-        {"default": {"estimator": "linear", "version": "abc"}},
-    )  # fmt: skip
-    text = report.write(tmp_path).read_text()
+
+    def rounds(crowding: str | None = None) -> dict[str, list[dict[str, str]]]:
+        return {
+            config: [
+                {"rps": rps, "other_on_server_cpus_pct": crowding or other} for rps, other in values
+            ]
+            for config, values in measured.items()
+        }
+
+    text = report_of_rounds(tmp_path, rounds())
     assert "1 cell(s) shared the server's core" in text
     # The cell's table row is its median clean round (900 of 950 and 900), not the crowded one.
     assert "| flask-gunicorn-sync-1 | 1 | 64 | 900.0 |" in text
@@ -359,13 +367,7 @@ def test_a_round_whose_server_shared_its_core_is_marked_and_left_out_of_the_medi
     assert f"*{report.SHARED}: median of the 2 other rounds" in text
 
     # When every round was crowded, the median of them all, and a plain warning.
-    for row in rows:
-        row["other_on_server_cpus_pct"] = "12.0"
-    write_run(
-        tmp_path, rows, {"name": "full", "repeats": 3},
-        {"default": {"estimator": "linear", "version": "abc"}},
-    )  # fmt: skip
-    text = report.write(tmp_path).read_text()
+    text = report_of_rounds(tmp_path, rounds(crowding="12.0"))
     assert "| 0.90 | 0.95* 0.50* 0.90* |" in text
     assert f"{report.SHARED} in every round: measure again |" in text
 
