@@ -43,12 +43,10 @@ class LabRequest(Request):
         it over: Gunicorn ends it at its Content-Length itself ("wsgi.input_terminated"),
         and Werkzeug's wrapper, a Python read loop, showed as a cost of its own in a profile.
         """
-        limit = self.max_content_length
-        if limit is None or self.shallow or "wsgi.input_terminated" not in self.environ:
-            return super().stream
-        length = self.content_length
-        if length is not None and length > limit:
-            raise RequestEntityTooLarge()
+        limit, length = self.max_content_length, self.content_length
+        server_ends_body = "wsgi.input_terminated" in self.environ
+        if limit is None or self.shallow or not server_ends_body or (length or 0) > limit:
+            return super().stream  # Werkzeug's, which refuses a declared length over the limit
         raw: IO[bytes] = self.environ["wsgi.input"]
         if length is not None:
             return raw
