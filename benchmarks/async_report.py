@@ -43,8 +43,18 @@ COMPARISONS = (
         0, False, "I/O route: blocking client inside async def vs one Gunicorn sync worker",
     ),
     Comparison(
-        "forest", ("fastapi-uvicorn-1", "single"), ("fastapi-uvicorn-1-threadpool", "single"),
-        5, True, "heavy model: micro-batching (the default) vs plain def (threadpool)",
+        "forest", ("fastapi-uvicorn-1+microbatching", "single"), ("fastapi-uvicorn-1", "single"),
+        5, True, "heavy model: FastAPI + micro-batching vs its plain def route (threadpool)",
+    ),
+    Comparison(
+        "forest", ("flask-gunicorn-gthread-1x64+microbatching", "single"),
+        ("flask-gunicorn-gthread-1x64", "single"), 5, True,
+        "heavy model: Flask (gthread) + micro-batching vs its plain route",
+    ),
+    Comparison(
+        "forest", ("flask-gunicorn-gthread-1x64+microbatching", "single"),
+        ("fastapi-uvicorn-1+microbatching", "single"), 0.75, False,
+        "heavy model, both + micro-batching: Flask (gthread) vs FastAPI (Uvicorn)",
     ),
 )  # fmt: skip
 

@@ -1,25 +1,27 @@
-"""Locust scenarios for the lab's two apps: one user class per scenario, picked in the web UI.
+"""Locust scenarios for the lab's two apps, picked in the web UI's start form.
 
-Start the web UI (the class picker is on by default for this file, see the end of it):
+Start the web UI (`make run` starts it too, aimed at the FastAPI app):
 
-    locust -f benchmarks/locustfile.py          # or: make locust   (make run starts it too)
+    locust -f benchmarks/locustfile.py          # or: make locust
 
-then open http://127.0.0.1:8089, tick the user class(es) to run (the picker starts with all
-of them ticked: untick all but one to load one scenario) and set Host to the app under test:
+then open http://127.0.0.1:8089, set Host to the app under test and press Start:
 
     FastAPI on Uvicorn   http://127.0.0.1:8000
     Flask on Gunicorn    http://127.0.0.1:5001
 
+By default every user sends single predictions (POST /predict), so the numbers mean one
+thing. The start form's "scenario" field (under Custom parameters) picks another: batch
+predictions, or the I/O route that waits on the feature service; the /pitfalls scenarios are
+offered only when Locust runs with LAB_PITFALLS=1, as the FastAPI app mounts their routes only
+then (`LAB_PITFALLS=1 make run` sets it for both).
+
 Headless, as the benchmark runner calls it (`python -m benchmarks run` adds warm-up, pinning
-and measurements around the same command):
+and measurements around the same command), naming the user class of one scenario:
 
     locust -f benchmarks/locustfile.py --headless -H http://127.0.0.1:8000 \
         -u 16 -r 16 -t 20s SinglePredictUser
 
-The async lessons' scenarios (the I/O route, the /pitfalls routes) are at the end, with
-HealthProbeUser: tick it beside a scenario to see /health wait while the server is busy. The
-web UI offers the /pitfalls classes only when Locust runs with LAB_PITFALLS=1, as the FastAPI
-app mounts those routes only then (`LAB_PITFALLS=1 make run` sets it for both).
+Name HealthProbeUser beside a class to see /health wait while the server is busy.
 
 Step through one user in a debugger, without the web UI:
 
@@ -35,6 +37,7 @@ import json
 import math
 import os
 import random
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -69,10 +72,16 @@ def add_arguments(parser: Any) -> None:
         default=DEFAULT_BATCH_SIZE,
         help="Patients per request for BatchPredictUser (drawn from the held-out split)",
     )
-    # Without the class picker the UI would run every user class at once, mixing scenarios;
-    # with it you choose. A default, so `--class-picker` need not be typed (headless ignores it).
-    # LOCUST_CLASS_PICKER=0 turns it off, to run only the classes named on the command line.
-    parser.set_defaults(class_picker=os.environ.get("LOCUST_CLASS_PICKER", "1") != "0")
+    # A field with choices in the web UI's start form: the scenario every LabUser runs.
+    parser.add_argument(
+        "--scenario",
+        choices=list(offered_scenarios()),
+        default="single",
+        help="What each user sends: " + "; ".join(f"{k}: {ABOUT[k]}" for k in offered_scenarios()),
+    )
+    # The class picker would tick every class at once and mix scenarios in one number; the
+    # scenario field above chooses instead. LOCUST_CLASS_PICKER=1 brings the picker back.
+    parser.set_defaults(class_picker=os.environ.get("LOCUST_CLASS_PICKER", "0") == "1")
 
 
 def is_number(value: object) -> bool:
@@ -115,115 +124,141 @@ def check_batch(response: ResponseContextManager, expected: int) -> None:
         response.failure("a prediction is not a finite number")
 
 
-# --- Scenarios: one user class each, so the web UI's class picker chooses between them. ---
+# --- Scenarios: what one user sends, again and again. Each is a function of the user. ---
 #
 # No think time (constant(0)): each user fires its next request as soon as the last one is
 # answered, which is how the runner finds a server's capacity at a given concurrency. For a
 # paced workload in the UI, try wait_time = constant_throughput(1) (one request/s per user).
 
-
-class SinglePredictUser(FastHttpUser):
-    """POST /predict with one held-out patient per request: the latency-bound everyday call."""
-
-    wait_time = constant(0)
-
-    @task
-    def predict(self) -> None:
-        body = random.choice(PATIENT_BODIES)
-        with self.client.post(
-            "/predict", data=body, headers=JSON_HEADERS, catch_response=True
-        ) as response:
-            check_prediction(response)
-
-
-class BatchPredictUser(FastHttpUser):
-    """POST /predict/batch with --batch-size held-out patients: rows per second, not requests."""
-
-    wait_time = constant(0)
-
-    def on_start(self) -> None:
-        size = self.environment.parsed_options.batch_size if self.environment.parsed_options else 0
-        self.batch_size = size or DEFAULT_BATCH_SIZE
-        # A few different batches per user, prepared up front: the body differs from one
-        # request to the next, yet building it costs the generator nothing while it measures.
-        self.bodies = [
-            json.dumps({"instances": random.choices(PATIENTS, k=self.batch_size)}).encode()
-            for _ in range(8)
-        ]
-
-    @task
-    def predict_batch(self) -> None:
-        with self.client.post(
-            "/predict/batch",
-            data=random.choice(self.bodies),
-            headers=JSON_HEADERS,
-            catch_response=True,
-            name=f"/predict/batch ({self.batch_size})",
-        ) as response:
-            check_batch(response, self.batch_size)
-
-
-# --- Add new scenarios below this line. ---
-#
-# One FastHttpUser subclass per scenario, its requests checked like the ones above (status
-# and body shape, so failures show in the UI). Then give it a name in benchmarks/matrix.py
-# (SCENARIOS) so that the runner can measure it.
-
-# --- Where async wins (docs/async-and-batching.md). The I/O routes need the feature service
-# (`make run` starts it; the runner too); the /pitfalls routes need LAB_PITFALLS=1 on FastAPI.
-
 # Rows of the data set the feature service serves: 0 to 441.
 PATIENT_IDS = 442
+IO_PATH = "/patients/{id}/prediction"
 
 
-class PatientPredictionUser(FastHttpUser):
-    """GET /patients/{id}/prediction for a random patient: the app waits on the feature service."""
+def post_patient(user: LabUser, path: str) -> None:
+    """POST one held-out patient to path; the answer must be one prediction."""
+    body = random.choice(PATIENT_BODIES)
+    with user.client.post(path, data=body, headers=JSON_HEADERS, catch_response=True) as response:
+        check_prediction(response)
+
+
+def post_batch(user: LabUser) -> None:
+    """POST --batch-size held-out patients to /predict/batch: rows per second, not requests."""
+    with user.client.post(
+        "/predict/batch",
+        data=random.choice(user.batch_bodies),
+        headers=JSON_HEADERS,
+        catch_response=True,
+        name=f"/predict/batch ({user.batch_size})",
+    ) as response:
+        check_batch(response, user.batch_size)
+
+
+def get_patient_prediction(user: LabUser, path: str) -> None:
+    """GET a random patient's prediction: the app waits on the feature service first."""
+    # Any id, not one repeated: the answer differs per patient, as in real traffic. One
+    # name for all ids, so the statistics show one row rather than 442.
+    with user.client.get(
+        path.format(id=random.randrange(PATIENT_IDS)),
+        name=path,
+        headers=KEY_HEADERS,
+        catch_response=True,
+    ) as response:
+        check_prediction(response)
+
+
+# name -> (what it sends, the request). The names are the runner's (benchmarks/matrix.py).
+SCENARIOS: dict[str, tuple[str, Callable[[LabUser], None]]] = {
+    "single": ("POST /predict, one patient (the default)", lambda u: post_patient(u, "/predict")),
+    "batch": ("POST /predict/batch, --batch-size patients", post_batch),
+    "io": (
+        "GET a patient's prediction: waits on the feature service",
+        lambda u: get_patient_prediction(u, IO_PATH),
+    ),
+}
+# The async lessons' counter-examples, served by the FastAPI app only with LAB_PITFALLS=1.
+PITFALL_SCENARIOS: dict[str, tuple[str, Callable[[LabUser], None]]] = {
+    "io-blocking": (
+        "the I/O route with a blocking client inside async def",
+        lambda u: get_patient_prediction(u, "/pitfalls/patients/{id}/prediction/blocking-client"),
+    ),
+    "cpu-async-inline": (
+        "/predict's work run on the event loop",
+        lambda u: post_patient(u, "/pitfalls/predict/async-inline"),
+    ),
+    "cpu-thread-pool": (
+        "/predict's work in a small thread pool",
+        lambda u: post_patient(u, "/pitfalls/predict/thread-pool"),
+    ),
+    "cpu-process-pool": (
+        "/predict's work in a pool of processes",
+        lambda u: post_patient(u, "/pitfalls/predict/process-pool"),
+    ),
+}
+ABOUT = {name: about for name, (about, _) in (SCENARIOS | PITFALL_SCENARIOS).items()}
+
+
+def offered_scenarios() -> list[str]:
+    """The scenarios whose routes the apps mount as they run now."""
+    pitfalls = list(PITFALL_SCENARIOS) if os.environ.get("LAB_PITFALLS") == "1" else []
+    return [*SCENARIOS, *pitfalls]
+
+
+class LabUser(FastHttpUser):
+    """Sends the start form's scenario (--scenario; single predictions unless told otherwise).
+
+    A subclass that sets `scenario` always sends that one: the runner names those classes.
+    """
 
     wait_time = constant(0)
-    path = "/patients/{id}/prediction"
+    scenario: str | None = None
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        self.scenario_name = self.scenario or getattr(options, "scenario", None) or "single"
+        self.send = (SCENARIOS | PITFALL_SCENARIOS)[self.scenario_name][1]
+        size = getattr(options, "batch_size", 0)
+        self.batch_size = size or DEFAULT_BATCH_SIZE
+        if self.scenario_name == "batch":
+            # A few different batches per user, prepared up front: the body differs from one
+            # request to the next, yet building it costs the generator nothing while it measures.
+            self.batch_bodies = [
+                json.dumps({"instances": random.choices(PATIENTS, k=self.batch_size)}).encode()
+                for _ in range(8)
+            ]
 
     @task
-    def patient_prediction(self) -> None:
-        # Any id, not one repeated: the answer differs per patient, as in real traffic.
-        # One name for all ids, so the statistics show one row rather than 442.
-        path = self.path.format(id=random.randrange(PATIENT_IDS))
-        with self.client.get(
-            path, name=self.path, headers=KEY_HEADERS, catch_response=True
-        ) as response:
-            check_prediction(response)
+    def request(self) -> None:
+        self.send(self)
 
 
-class BlockingClientPredictionUser(PatientPredictionUser):
-    """The same through FastAPI's pitfall route: a blocking client inside async def."""
-
-    path = "/pitfalls/patients/{id}/prediction/blocking-client"
-
-
-class AsyncInlinePredictUser(FastHttpUser):
-    """POST a held-out patient to FastAPI's pitfall route that runs the model on the loop."""
-
-    wait_time = constant(0)
-    path = "/pitfalls/predict/async-inline"
-
-    @task
-    def predict(self) -> None:
-        body = random.choice(PATIENT_BODIES)
-        with self.client.post(
-            self.path, data=body, headers=JSON_HEADERS, catch_response=True
-        ) as response:
-            check_prediction(response)
+# One class per scenario, for the command line and the runner (benchmarks/matrix.py).
+class SinglePredictUser(LabUser):
+    scenario = "single"
 
 
-class ThreadPoolPredictUser(AsyncInlinePredictUser):
-    """The same body to the route that runs the model in its own small thread pool."""
-
-    path = "/pitfalls/predict/thread-pool"
+class BatchPredictUser(LabUser):
+    scenario = "batch"
 
 
-class ProcessPoolPredictUser(AsyncInlinePredictUser):
-    """The same body to the route that runs the model in a pool of processes."""
+class PatientPredictionUser(LabUser):
+    scenario = "io"
 
-    path = "/pitfalls/predict/process-pool"
+
+class BlockingClientPredictionUser(LabUser):
+    scenario = "io-blocking"
+
+
+class AsyncInlinePredictUser(LabUser):
+    scenario = "cpu-async-inline"
+
+
+class ThreadPoolPredictUser(LabUser):
+    scenario = "cpu-thread-pool"
+
+
+class ProcessPoolPredictUser(LabUser):
+    scenario = "cpu-process-pool"
 
 
 # The probe sends GET /health every HEALTH_PROBE_INTERVAL_S whether or not the last one was
@@ -237,7 +272,7 @@ HEALTH_PROBES_IN_FLIGHT = 100
 class HealthProbeUser(FastHttpUser):
     """GET /health ten times a second beside another scenario: do health checks starve?
 
-    Pick it together with a scenario in the web UI. It is always exactly one user
+    Name it beside a scenario's class on the command line. It is always exactly one user
     (fixed_count), spawned first, so 65 users = this probe + 64 of the other class.
     """
 
@@ -265,7 +300,6 @@ class HealthProbeUser(FastHttpUser):
                 response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
 
 
-# The classes whose routes exist only when the FastAPI app runs with LAB_PITFALLS=1.
 PITFALL_CLASSES = (
     BlockingClientPredictionUser,
     AsyncInlinePredictUser,
@@ -275,18 +309,26 @@ PITFALL_CLASSES = (
 
 
 @events.init.add_listener
-def offer_only_routes_that_exist(environment: Any, **_: Any) -> None:
-    """The web UI's picker ticks every class it offers, so offer no class doomed to 404s."""
+def one_scenario_unless_named(environment: Any, **_: Any) -> None:
+    """With no class named, every user is a LabUser: one scenario, picked in the start form.
+
+    Locust would otherwise run every class in this file at once, mixing scenarios (and
+    loading routes the app may not mount) into one number.
+    """
     options = environment.parsed_options
-    if options is None or options.headless or os.environ.get("LAB_PITFALLS") == "1":
-        return  # headless runs name their classes; LAB_PITFALLS=1 mounts the routes
-    for user_class in PITFALL_CLASSES:  # the picker lists both the classes and their tasks
-        (environment.available_user_classes or {}).pop(user_class.__name__, None)
-        (environment.available_user_tasks or {}).pop(user_class.__name__, None)
+    # A worker keeps every class: it spawns whichever its master names.
+    if options is None or options.user_classes or options.worker:
+        return
+    if not options.class_picker:
+        environment.user_classes = [LabUser]
+    elif os.environ.get("LAB_PITFALLS") != "1":  # the picker: offer no class doomed to 404s
+        for user_class in PITFALL_CLASSES:
+            (environment.available_user_classes or {}).pop(user_class.__name__, None)
+            (environment.available_user_tasks or {}).pop(user_class.__name__, None)
 
 
 if __name__ == "__main__":
     # `python benchmarks/locustfile.py [--host URL] [--batch-size N]` runs one user in this
     # process, printing each request: handy under a debugger. Ctrl-C stops it.
-    SinglePredictUser.host = "http://127.0.0.1:8000"  # --host overrides it
-    run_single_user(SinglePredictUser)
+    LabUser.host = "http://127.0.0.1:8000"  # --host overrides it
+    run_single_user(LabUser)

@@ -30,6 +30,10 @@ FASTAPI_APP = "fastapi_app.main:app"
 FLASK_SNIPPET = "benchmarks.tutorial_snippets.flask_snippet:app"
 FASTAPI_SNIPPET = "benchmarks.tutorial_snippets.fastapi_snippet:app"
 
+# "+ micro-batching": concurrent /predict requests share one model call (MICROBATCH_MAX_SIZE).
+MICROBATCHING = (("MICROBATCH_MAX_SIZE", "64"),)
+SINGLE_ONLY = frozenset({"/predict"})  # batching changes /predict alone
+
 # Gunicorn's --worker-class for the short names used in configuration names.
 GUNICORN_WORKER_CLASSES = {"uvicorn-worker": "uvicorn_worker.UvicornWorker"}
 
@@ -88,6 +92,15 @@ CONFIGS: dict[str, ServerConfig] = {
             threads=4, about="one worker, four threads sharing one GIL",
         ),
         ServerConfig(
+            "flask-gunicorn-gthread-1x64", "flask", "gunicorn", "gthread", FLASK_APP,
+            threads=64, about="one worker, 64 threads: one per user, sharing one GIL",
+        ),
+        ServerConfig(
+            "flask-gunicorn-gthread-1x64+microbatching", "flask", "gunicorn", "gthread",
+            FLASK_APP, threads=64, routes=SINGLE_ONLY, env=MICROBATCHING,
+            about="the same + micro-batching: threads that arrive together share a model call",
+        ),
+        ServerConfig(
             "flask-gunicorn-gevent-1", "flask", "gunicorn", "gevent", FLASK_APP,
             about="one worker, greenlets: concurrency for waiting, not for computing",
         ),
@@ -97,12 +110,12 @@ CONFIGS: dict[str, ServerConfig] = {
         ),
         ServerConfig(
             "fastapi-uvicorn-1", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
-            about="one Uvicorn process: event loop; /predict micro-batched in one model thread",
+            about="one Uvicorn process: /predict a plain def route, one threadpool hop each",
         ),
         ServerConfig(
-            "fastapi-uvicorn-1-threadpool", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
-            routes=frozenset({"/predict"}), env=(("MICROBATCH_MAX_SIZE", "0"),),
-            about="the same with batching off: /predict a plain def route, one threadpool hop each",
+            "fastapi-uvicorn-1+microbatching", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
+            routes=SINGLE_ONLY, env=MICROBATCHING,
+            about="the same + micro-batching: requests await a shared model call, no thread each",
         ),
         ServerConfig(
             "fastapi-uvicorn-N", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
@@ -115,6 +128,11 @@ CONFIGS: dict[str, ServerConfig] = {
         ServerConfig(
             "fastapi-gunicorn-uvicorn-worker-1", "fastapi", "gunicorn", "uvicorn-worker",
             FASTAPI_APP, about="the uvicorn-worker package's worker under Gunicorn",
+        ),
+        ServerConfig(
+            "fastapi-gunicorn-uvicorn-worker-1+microbatching", "fastapi", "gunicorn",
+            "uvicorn-worker", FASTAPI_APP, routes=SINGLE_ONLY, env=MICROBATCHING,
+            about="the same + micro-batching (its Flask pair: gthread-1x64+microbatching)",
         ),
         ServerConfig(
             "fastapi-gunicorn-uvicorn-worker-N", "fastapi", "gunicorn", "uvicorn-worker",
@@ -137,10 +155,6 @@ CONFIGS: dict[str, ServerConfig] = {
         ),
         # Where async wins, and the mistakes that throw it away (the async profile).
         ServerConfig(
-            "flask-gunicorn-gthread-1x64", "flask", "gunicorn", "gthread", FLASK_APP,
-            threads=64, about="one worker, 64 threads: one per user waiting on the I/O route",
-        ),
-        ServerConfig(
             "fastapi-uvicorn-1-pitfalls", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
             kind="pitfall", routes=PITFALL_ROUTES,
             env=(("LAB_PITFALLS", "1"), ("LAB_POOL_SIZE", "2")),
@@ -150,10 +164,7 @@ CONFIGS: dict[str, ServerConfig] = {
 }  # fmt: skip
 
 # The configurations made for the async profile; the full profile's server matrix is the rest.
-ASYNC_ONLY = (
-    "flask-gunicorn-gthread-1x64",
-    "fastapi-uvicorn-1-pitfalls",
-)
+ASYNC_ONLY = ("fastapi-uvicorn-1-pitfalls",)
 SERVER_MATRIX = tuple(name for name in CONFIGS if name not in ASYNC_ONLY)
 
 
@@ -222,13 +233,15 @@ IO_CONFIGS = (
     "flask-gunicorn-gthread-1x64",
     "flask-gunicorn-gevent-1",
 )
-# ... and the heavy model's /predict run each way: micro-batched (the default), def, inline,
-# in pools, with one sync worker for reference.
+# ... and the heavy model's /predict run each way: plain (def, one thread hop each), + micro-
+# batching in both frameworks, inline, in pools, with one sync worker for reference.
 CPU_CONFIGS = (
     "fastapi-uvicorn-1",
-    "fastapi-uvicorn-1-threadpool",
+    "fastapi-uvicorn-1+microbatching",
     "fastapi-uvicorn-1-pitfalls",
     "flask-gunicorn-sync-1",
+    "flask-gunicorn-gthread-1x64",
+    "flask-gunicorn-gthread-1x64+microbatching",
 )
 CPU_SCENARIOS = ("cpu-async-inline", "cpu-thread-pool", "cpu-process-pool")
 
@@ -304,13 +317,34 @@ PROFILES: dict[str, Profile] = {
             "flask-gunicorn-sync-1",
             "flask-gunicorn-sync-N",
             "flask-gunicorn-gthread-1x4",
+            "flask-gunicorn-gthread-1x64",
+            "flask-gunicorn-gthread-1x64+microbatching",
             "fastapi-uvicorn-1",
-            "fastapi-uvicorn-1-threadpool",
+            "fastapi-uvicorn-1+microbatching",
+            "fastapi-gunicorn-uvicorn-worker-1",
+            "fastapi-gunicorn-uvicorn-worker-1+microbatching",
             "fastapi-uvicorn-N",
             "tutorial-fastapi-uvicorn-1",
         ),
         # About 40 minutes on a 2-core machine; the committed reference run is this profile.
         about="what the docs show: every server configuration, both scenarios and models",
+    ),
+    "pairs": Profile(
+        "pairs",
+        configs=(
+            "fastapi-uvicorn-1",
+            "tutorial-fastapi-uvicorn-1",
+            "fastapi-uvicorn-1+microbatching",
+            "flask-gunicorn-sync-1",
+            "tutorial-flask-gunicorn-sync-1",
+        ),
+        scenarios=("single",),
+        models=("default",),
+        users=(64,),
+        warmup_s=3,
+        measure_s=10,
+        repeats=3,
+        about="each lab app against its tutorial snippet, in 3 interleaved rounds (about 4 min)",
     ),
     "async": Profile(
         "async",

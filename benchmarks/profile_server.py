@@ -1,7 +1,7 @@
 """Where a live server's time goes under load: `python -m benchmarks.profile_server CONFIG`.
 
 Starts one of the runner's one-worker Uvicorn configurations (benchmarks/matrix.py, e.g.
-`fastapi-uvicorn-1`, `fastapi-uvicorn-1-threadpool`, `tutorial-fastapi-uvicorn-1`) under
+`fastapi-uvicorn-1`, `fastapi-uvicorn-1+microbatching`, `tutorial-fastapi-uvicorn-1`) under
 py-spy on one core, loads `POST /predict` with Locust's SinglePredictUser from the other
 core(s), and samples the server the whole time (its start-up samples are left out). It prints,
 for each kind of thread (the event loop, the threadpool, the micro-batcher), the share of
@@ -42,7 +42,7 @@ MARKERS = (
     ("FastAPI: check and serialize the response", "serialize_response"),
     ("the lab's request-ID and metrics middleware", "RequestObservability.__call__"),
     ("micro-batcher: gather a batch", "MicroBatcher._next_batch"),
-    ("the lab's predictor (model, warnings, metrics)", "Predictor.predict_batch"),
+    ("the lab's predictor (model, warnings, metrics)", "Predictor.predict_rows"),
     ("  scikit-learn Pipeline.predict", "Pipeline.predict"),
     ("    its input checks (check_array)", "check_array"),
     ("waiting on a lock or condition (idle, or for work)", "Condition.wait"),

@@ -350,8 +350,8 @@ def memory_section(rows: Sequence[Row]) -> list[str]:
 
 # The lab's app and the tutorial snippet on the same server, worker and worker count.
 CONTRACT_PAIRS = (
-    ("fastapi-uvicorn-1", "tutorial-fastapi-uvicorn-1"),
-    ("fastapi-uvicorn-1-threadpool", "tutorial-fastapi-uvicorn-1"),  # both plain def routes
+    ("fastapi-uvicorn-1", "tutorial-fastapi-uvicorn-1"),  # both plain def routes
+    ("fastapi-uvicorn-1+microbatching", "tutorial-fastapi-uvicorn-1"),
     ("flask-gunicorn-sync-1", "tutorial-flask-gunicorn-sync-1"),
 )
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from fastapi_app.deps import ModelRunner, patient_batcher
+from fastapi_app.deps import ModelRunner
 from fastapi_app.docs import install_docs
 from fastapi_app.errors import ContentLengthLimit, InFlightLimitMiddleware, install_error_handlers
+from fastapi_app.microbatching import use_microbatching
 from fastapi_app.observability import install_observability
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
 from shared_model.async_feature_client import AsyncFeatureClient
+from shared_model.microbatch import BatchedPredictor
 from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
 from shared_model.settings import Settings, get_settings
@@ -28,19 +31,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         # Loaded here, not at import: each worker process loads its own copy on start-up,
         # and a bad model stops the server before it accepts a single request.
-        predictor = Predictor.load(settings.model_path)
+        predictor: Predictor | BatchedPredictor = Predictor.load(settings.model_path)
         set_model_info(predictor.model_version, predictor.card.name)
         async with AsyncExitStack() as resources:
-            # The aiohttp session (one connection pool) and the batcher belong to this
-            # worker's event loop, so they are made here, inside it, and closed with it.
+            # The aiohttp session (one connection pool) belongs to this worker's event loop,
+            # so it is made here, inside it, and closed with it.
             features = await resources.enter_async_context(AsyncFeatureClient(settings))
-            batcher = None
-            if settings.microbatch_max_size:
-                batcher = await resources.enter_async_context(patient_batcher(predictor, settings))
+            if settings.microbatch_max_size:  # + micro-batching: requests share model calls
+                predictor = BatchedPredictor(predictor, settings)
+                resources.push_async_callback(asyncio.to_thread, predictor.close)
             state: dict[str, object] = {
                 "predictor": predictor,
                 "features": features,
-                "model_runner": ModelRunner(predictor, batcher),
+                "model_runner": ModelRunner(predictor),
             }
             if settings.lab_pitfalls:
                 state["pitfalls"] = await resources.enter_async_context(open_pitfalls(settings))
@@ -63,7 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_observability(app)
     install_error_handlers(app, settings)
     # ... and FastAPI's own limit cuts off a streamed body once it passes the limit.
-    app.include_router(create_router(settings), max_body_size=settings.max_body_bytes)
+    router = create_router(settings)
+    if settings.microbatch_max_size:  # + micro-batching: /predict awaits a shared model call
+        use_microbatching(router)
+    app.include_router(router, max_body_size=settings.max_body_bytes)
     if settings.lab_pitfalls:  # counter-examples for the lessons, never on by default
         app.include_router(create_pitfalls_router(), max_body_size=settings.max_body_bytes)
     install_docs(app)

@@ -1,4 +1,4 @@
-"""Dependencies: how a route gets what the lifespan made (predictor, feature client, batcher)."""
+"""Dependencies: how a route gets what the lifespan made (predictor, features, model runner)."""
 
 from __future__ import annotations
 
@@ -8,42 +8,27 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from shared_model.async_feature_client import AsyncFeatureClient
-from shared_model.microbatch import MicroBatcher
+from shared_model.microbatch import BatchedPredictor
 from shared_model.predictor import Predictor
 from shared_model.schemas import Patient, PredictResponse
-from shared_model.settings import Settings
-
-PatientBatcher = MicroBatcher[Patient, PredictResponse]
 
 
 class ModelRunner:
     """Predicts for one patient from async code without ever running the model on the loop."""
 
-    def __init__(self, predictor: Predictor, batcher: PatientBatcher | None) -> None:
+    def __init__(self, predictor: Predictor | BatchedPredictor) -> None:
         self.predictor = predictor
-        self.batcher = batcher
 
     async def predict(self, patient: Patient) -> PredictResponse:
-        if self.batcher is not None:
-            # Coalesced with concurrent requests into one call, in the batcher's thread.
-            return await self.batcher.submit(patient)
+        if isinstance(self.predictor, BatchedPredictor):
+            # + micro-batching: awaits a model call shared with concurrent requests.
+            return await self.predictor.apredict(patient)
         # Alone, in FastAPI's threadpool: exactly what a plain `def` route gets.
         return await run_in_threadpool(self.predictor.predict, patient)
 
 
-def patient_batcher(predictor: Predictor, settings: Settings) -> PatientBatcher:
-    """The micro-batcher for /predict: one Predictor.predict_each call per batch."""
-    return MicroBatcher(
-        predictor.predict_each,
-        max_size=settings.microbatch_max_size,
-        max_wait_s=settings.microbatch_max_wait_ms / 1000,
-        max_queue=settings.microbatch_max_queue,
-    )
-
-
 # The getters below are `async def` although they await nothing: FastAPI runs a plain `def`
-# dependency in its threadpool, and a thread hop per dependency per request measured as a
-# large share of a cheap prediction's cost (docs/results.md, "Where the time goes").
+# dependency in its threadpool, a thread hop per dependency per request.
 async def get_predictor(request: Request) -> Predictor:
     return request.state.predictor
 

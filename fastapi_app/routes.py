@@ -30,12 +30,6 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "MAX_IN_FLIGHT requests already in progress"},
 }
 BUSY: dict[int | str, dict[str, Any]] = {503: BODY_ERRORS[503]}
-QUEUE_FULL: dict[int | str, dict[str, Any]] = {
-    503: {
-        "model": ErrorResponse,
-        "description": "MAX_IN_FLIGHT requests in progress, or MICROBATCH_MAX_QUEUE waiting",
-    },
-}
 UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
     404: {"model": ErrorResponse, "description": "The feature service has no such patient"},
@@ -64,19 +58,11 @@ def create_router(settings: Settings) -> APIRouter:
     async def model_card(predictor: PredictorDep) -> ModelCard:
         return predictor.card
 
-    if settings.microbatch_max_size:  # the default
-        # async: the request only waits on the batcher, which runs the model in its own
-        # thread on all the patients that arrived together (MICROBATCH_MAX_SIZE at most):
-        # one thread hop per batch, not one per request (docs/results.md measures both).
-        @router.post("/predict", responses=BODY_ERRORS | QUEUE_FULL, dependencies=KEY)
-        async def predict(patient: PredictRequest, model: ModelRunnerDep) -> PredictResponse:
-            return await model.predict(patient)
-    else:  # MICROBATCH_MAX_SIZE=0
+    @router.post("/predict", responses=BODY_ERRORS, dependencies=KEY)
+    def predict(patient: PredictRequest, predictor: PredictorDep) -> PredictResponse:
         # Plain `def`: inference is blocking CPU work, so FastAPI runs it in its threadpool
         # and the event loop stays free for other requests (health checks included).
-        @router.post("/predict", responses=BODY_ERRORS, dependencies=KEY)
-        def predict(patient: PredictRequest, predictor: PredictorDep) -> PredictResponse:
-            return predictor.predict(patient)
+        return predictor.predict(patient)
 
     @router.post("/predict/batch", responses=BODY_ERRORS, dependencies=KEY)
     def predict_batch(batch: BatchPredictRequest, predictor: PredictorDep) -> BatchPredictResponse:

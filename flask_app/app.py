@@ -14,6 +14,7 @@ from flask_app.observability import install_observability
 from flask_app.request import LabRequest
 from flask_app.routes import create_blueprint
 from shared_model.feature_client import FeatureClient
+from shared_model.microbatch import BatchedPredictor
 from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
 from shared_model.schemas import ValidationErrorResponse
@@ -45,8 +46,13 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.config["SETTINGS"] = settings
     # Loaded once when the app is created: under Gunicorn with preload_app the master loads
     # it before forking, and every worker shares those pages copy-on-write.
-    app.extensions["predictor"] = predictor = Predictor.load(settings.model_path)
+    predictor: Predictor | BatchedPredictor = Predictor.load(settings.model_path)
     set_model_info(predictor.model_version, predictor.card.name)
+    if settings.microbatch_max_size:
+        # + micro-batching: under a threaded worker (gthread), threads whose requests arrive
+        # together wait for one shared model call. Its thread starts in each worker, after the fork.
+        predictor = BatchedPredictor(predictor, settings)
+    app.extensions["predictor"] = predictor
     # One blocking client for the app's life. Its connection pool is made on first use in
     # each worker, after the fork (and after gevent's patching); gthread threads share it.
     app.extensions["features"] = FeatureClient(settings)

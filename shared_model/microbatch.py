@@ -1,10 +1,13 @@
 """Dynamic micro-batching: concurrent single requests coalesced into one vectorized call.
 
 A model call on 64 rows costs about what one row does, so when requests arrive together it
-pays to answer them together. Callers ``await batcher.submit(item)`` one item each; a worker
-task takes items off a bounded queue, runs one call of ``process_batch`` on up to
-``max_size`` of them in a thread (never on the event loop), and hands each caller its own
-result. It knows no web framework: plain asyncio, usable from any async server.
+pays to answer them together. Any caller ``submit``s one item and gets a
+``concurrent.futures.Future``; one batching thread takes items off a bounded queue, runs one
+call of ``process_batch`` on up to ``max_size`` of them, and settles each caller's future.
+Only the way a caller waits differs between servers, never the batching itself:
+
+- a thread (a Gunicorn gthread worker's, or a threadpool's) blocks: ``batcher.predict(item)``;
+- a coroutine awaits without holding a thread: ``await batcher.apredict(item)``.
 
 The rules, and where they come from (docs/async-and-batching.md compares them):
 
@@ -24,12 +27,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import queue
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Generic, Self, TypeVar
+from typing import Generic, TypeVar
 
 from shared_model.errors import ServiceError
+from shared_model.predictor import Predictor
+from shared_model.schemas import BatchPredictResponse, Patient, PredictResponse
+from shared_model.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +71,16 @@ class BatchSizeMismatch(RuntimeError):
 @dataclass(eq=False)
 class _Pending(Generic[Item, Result]):
     item: Item
-    future: asyncio.Future[Result]
+    future: Future[Result]
     submitted_at: float
 
 
 @dataclass(frozen=True)
 class _Failed:
     error: Exception
+
+
+_STOP = object()  # put on the queue by close(): finish what is queued, then end the thread
 
 
 @dataclass
@@ -88,8 +101,9 @@ class BatchStats:
 class MicroBatcher(Generic[Item, Result]):
     """Coalesce concurrent ``submit`` calls into calls of ``process_batch``; see the module doc.
 
-    ``process_batch`` takes a list of items and returns one result per item, in order. Use
-    the batcher as ``async with`` inside the event loop that will submit to it.
+    ``process_batch`` takes a list of items and returns one result per item, in order. The
+    batching thread starts on the first submit in each process, so a batcher made before
+    Gunicorn forks its workers gets a thread of its own in every worker.
     """
 
     def __init__(
@@ -107,93 +121,103 @@ class MicroBatcher(Generic[Item, Result]):
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
         self.stats = BatchStats()
-        self._queue: asyncio.Queue[_Pending[Item, Result]] = asyncio.Queue(maxsize=max_queue)
-        self._worker: asyncio.Task[None] | None = None
         self._closing = False
-        self._gathering: asyncio.Timeout | None = None  # the wait for company, while it runs
-        # One thread: batches run one at a time, off the event loop (see the module doc).
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microbatch")
+        self._start_lock = threading.Lock()
+        self._owner_pid = 0  # the process whose thread and queue these are
+        self._queue: queue.Queue[_Pending[Item, Result] | object] = queue.Queue()
+        self._thread: threading.Thread | None = None
 
-    async def __aenter__(self) -> Self:
-        self._worker = asyncio.create_task(self._run(), name="microbatch-worker")
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def submit(self, item: Item) -> Result:
-        """This item's own result, computed in a batch with whatever else is waiting."""
-        if self._worker is None or self._worker.done():
-            raise RuntimeError("MicroBatcher is used outside `async with`")
+    def submit(self, item: Item) -> Future[Result]:
+        """A future for this item's own result, computed with whatever else is waiting."""
         if self._closing:
             raise BatcherClosed()
-        loop = asyncio.get_running_loop()
-        pending = _Pending(item, loop.create_future(), loop.time())
-        try:
-            self._queue.put_nowait(pending)
-        except asyncio.QueueFull:
-            raise QueueFull(self.max_queue) from None
-        # If this caller is cancelled (its client went away), so is the future, and the
-        # worker skips the item instead of computing an answer nobody will read.
-        return await pending.future
+        if self._owner_pid != os.getpid():
+            self._start()
+        # Counted without a lock: a few items over max_queue in a race is harmless.
+        if self._queue.qsize() >= self.max_queue:
+            raise QueueFull(self.max_queue)
+        pending = _Pending(item, Future(), time.monotonic())
+        self._queue.put(pending)
+        return pending.future
 
-    async def close(self) -> None:
-        """Finish what was submitted, then stop the worker and its thread."""
+    def predict(self, item: Item) -> Result:
+        """This item's result, the calling thread waiting for its batch."""
+        return self.submit(item).result()
+
+    async def apredict(self, item: Item) -> Result:
+        """This item's result, awaited: the event loop serves others meanwhile. If the caller
+        is cancelled (its client went away), the item is skipped unless it is already running."""
+        return await asyncio.wrap_future(self.submit(item))
+
+    def close(self) -> None:
+        """Finish what was submitted, then stop the batching thread (blocks until it has)."""
         self._closing = True
-        if self._gathering is not None:  # stop waiting for company: flush what is there now
-            self._gathering.reschedule(asyncio.get_running_loop().time())
-        if self._worker is not None and not self._worker.done():
-            await self._queue.join()
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-        self._executor.shutdown(wait=True)
+        if self._thread is not None and self._owner_pid == os.getpid():
+            self._queue.put(_STOP)
+            self._thread.join()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._owner_pid == os.getpid():
+                return
+            # A fresh queue and thread: after a fork, the parent's thread does not exist here.
+            self._queue = queue.Queue()
+            self._thread = threading.Thread(target=self._run, name="microbatch", daemon=True)
+            self._thread.start()
+            self._owner_pid = os.getpid()
+
+    def _run(self) -> None:
         while True:
-            batch = await self._next_batch()
-            live = [pending for pending in batch if not pending.future.done()]
-            try:
-                if live:
+            batch, stop = self._next_batch()
+            # A future the caller cancelled while it waited is skipped, not computed.
+            live = [pending for pending in batch if pending.future.set_running_or_notify_cancel()]
+            if live:
+                try:
                     items = [pending.item for pending in live]
                     self.stats.record(len(items))
-                    outcomes = await loop.run_in_executor(self._executor, self._isolate, items)
-                    for pending, outcome in zip(live, outcomes, strict=True):
-                        _settle(pending.future, outcome)
-            except Exception as exc:  # a bug here must not strand the callers or kill the worker
-                log.exception("micro-batch worker failed; failing its batch")
-                for pending in live:
-                    _settle(pending.future, _Failed(exc))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+                    outcomes = self._isolate(items)
+                except Exception as exc:  # a bug here must not strand the callers
+                    log.exception("micro-batch failed; failing its batch")
+                    outcomes = [_Failed(exc)] * len(live)
+                for pending, outcome in zip(live, outcomes, strict=True):
+                    if isinstance(outcome, _Failed):
+                        pending.future.set_exception(outcome.error)
+                    else:
+                        pending.future.set_result(outcome)
+            if stop:
+                return
 
-    async def _next_batch(self) -> list[_Pending[Item, Result]]:
-        """Wait for one item, then gather more until max_size or the oldest item's deadline."""
-        batch = [await self._queue.get()]
+    def _next_batch(self) -> tuple[list[_Pending[Item, Result]], bool]:
+        """Wait for one item, then gather more until max_size or the oldest item's deadline.
+
+        Also says whether close() asked the thread to stop after this batch.
+        """
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch: list[_Pending[Item, Result]] = [first]  # type: ignore[list-item]
         deadline = batch[0].submitted_at + self.max_wait_s
-        loop = asyncio.get_running_loop()
         while len(batch) < self.max_size:
-            if not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self._closing:
-                break
             try:
-                async with asyncio.timeout(remaining) as self._gathering:
-                    batch.append(await self._queue.get())
-            except TimeoutError:
-                break  # a cancelled get() leaves its item in the queue: nothing is lost
-            finally:
-                self._gathering = None
-        return batch
+                following = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    following = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if following is _STOP:
+                return batch, True
+            batch.append(following)  # type: ignore[arg-type]
+        return batch, False
 
     def _isolate(self, items: list[Item]) -> list[Result | _Failed]:
         """process_batch on all items; if it raises, on each half, down to single items.
 
-        Runs in the batcher's thread. One bad item in 64 costs about 2 x log2(64) = 12 extra
-        calls rather than 64, and the other 63 callers still get their results.
+        One bad item in 64 costs about 2 x log2(64) = 12 extra calls rather than 64, and the
+        other 63 callers still get their results.
         """
         try:
             results = list(self._process_batch(items))
@@ -209,10 +233,32 @@ class MicroBatcher(Generic[Item, Result]):
             return self._isolate(items[:middle]) + self._isolate(items[middle:])
 
 
-def _settle(future: asyncio.Future[Result], outcome: Result | _Failed) -> None:
-    if future.done():  # the caller was cancelled while its batch ran
-        return
-    if isinstance(outcome, _Failed):
-        future.set_exception(outcome.error)
-    else:
-        future.set_result(outcome)
+class BatchedPredictor:
+    """A Predictor whose single predictions share model calls ("+ micro-batching").
+
+    It answers what a Predictor answers; only ``predict`` (and ``apredict``) go through the
+    batcher. Batches of instances are one model call already, so they go straight through.
+    """
+
+    def __init__(self, predictor: Predictor, settings: Settings) -> None:
+        self.predictor = predictor
+        self.card = predictor.card
+        self.model_version = predictor.model_version
+        self.batcher: MicroBatcher[Patient, PredictResponse] = MicroBatcher(
+            predictor.predict_each,
+            max_size=settings.microbatch_max_size,
+            max_wait_s=settings.microbatch_max_wait_ms / 1000,
+            max_queue=settings.microbatch_max_queue,
+        )
+
+    def predict(self, patient: Patient) -> PredictResponse:
+        return self.batcher.predict(patient)
+
+    async def apredict(self, patient: Patient) -> PredictResponse:
+        return await self.batcher.apredict(patient)
+
+    def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
+        return self.predictor.predict_batch(patients)
+
+    def close(self) -> None:
+        self.batcher.close()

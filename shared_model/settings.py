@@ -53,11 +53,11 @@ class Settings(BaseSettings):
         description="Connections each app process may hold open to the feature service.",
     )
 
-    # Dynamic micro-batching of POST /predict (FastAPI app only), on by default: concurrent
-    # requests share one model call in one thread, instead of one threadpool hop each
-    # (docs/results.md, "Where the time goes"). 0 turns it off: the plain `def` route.
+    # "+ micro-batching" of POST /predict, off by default so that both apps' /predict make one
+    # model call per request. On, concurrent requests share one model call: FastAPI's wait on
+    # the event loop, Flask's threads wait under a threaded worker (gthread).
     microbatch_max_size: int = Field(
-        default=64, ge=0, description="Most requests in one model call; 0 means no batching."
+        default=0, ge=0, description="Most requests in one model call; 0 means no batching."
     )
     # 0: greedy. A lone request goes at once, and under load the next batch gathers while
     # the model runs the previous one; a wait only delays requests that arrive alone.

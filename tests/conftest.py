@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared_model.microbatch import BatchedPredictor
 from shared_model.predictor import Predictor
 from shared_model.schemas import EXAMPLE_PATIENT
 from shared_model.settings import Settings
@@ -54,16 +55,17 @@ def patient() -> dict[str, float]:
     return dict(EXAMPLE_PATIENT)
 
 
-# "fastapi" batches /predict (its default); "fastapi-threadpool" is the same app with batching
-# off, the plain `def` route: the whole contract must hold both ways, errors included.
-APPS = ("flask", "fastapi", "fastapi-threadpool")
-MICROBATCH_OFF = {"microbatch_max_size": 0}
+# Each app as it starts by default (one model call per request), and each "+ micro-batching"
+# (concurrent requests share model calls): the whole contract must hold all four ways.
+APPS = ("flask", "fastapi", "flask+microbatching", "fastapi+microbatching")
+MICROBATCH_ON = {"microbatch_max_size": 64}
 
 
 def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
     """An httpx client for any of APPS, in process; one test body fits all."""
-    if app_name == "fastapi-threadpool":
-        settings = settings.model_copy(update=MICROBATCH_OFF)
+    app_name, _, variant = app_name.partition("+")
+    if variant == "microbatching":
+        settings = settings.model_copy(update=MICROBATCH_ON)
     if app_name == "flask":
         from flask_app.app import create_app as create_flask_app
 
@@ -73,8 +75,10 @@ def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
             with httpx.Client(transport=transport, base_url="http://testserver") as client:
                 yield client
         finally:
-            # Flask has no shutdown hook: in a server, the process's exit closes this pool.
+            # Flask has no shutdown hook: in a server, the process's exit closes these.
             app.extensions["features"].close()
+            if isinstance(app.extensions["predictor"], BatchedPredictor):
+                app.extensions["predictor"].close()
     else:
         from fastapi.testclient import TestClient
 

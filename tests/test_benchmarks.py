@@ -149,10 +149,12 @@ def test_the_async_profile_covers_the_lessons_cells() -> None:
         ("default", "flask-gunicorn-gthread-1x64", "io"),
         ("default", "flask-gunicorn-gevent-1", "io"),
     } <= at_64
-    # The heavy model's /predict: micro-batched, def, inline, thread pool, process pool.
+    # The heavy model's /predict: def, + micro-batching in both frameworks, inline, pools.
     assert {
         ("forest", "fastapi-uvicorn-1", "single"),
-        ("forest", "fastapi-uvicorn-1-threadpool", "single"),
+        ("forest", "fastapi-uvicorn-1+microbatching", "single"),
+        ("forest", "flask-gunicorn-gthread-1x64", "single"),
+        ("forest", "flask-gunicorn-gthread-1x64+microbatching", "single"),
         ("forest", "fastapi-uvicorn-1-pitfalls", "cpu-async-inline"),
         ("forest", "fastapi-uvicorn-1-pitfalls", "cpu-thread-pool"),
         ("forest", "fastapi-uvicorn-1-pitfalls", "cpu-process-pool"),
@@ -165,8 +167,9 @@ def test_the_async_profile_covers_the_lessons_cells() -> None:
         if cell.model == "forest":
             assert cell.scenario.needs_features is False and cell.users == 64
     env = {name: dict(matrix.CONFIGS[name].env) for name in matrix.CONFIGS}
-    assert env["fastapi-uvicorn-1"] == {}  # the app's defaults: micro-batching on
-    assert env["fastapi-uvicorn-1-threadpool"] == {"MICROBATCH_MAX_SIZE": "0"}
+    assert env["fastapi-uvicorn-1"] == {}  # the app's defaults: one model call per request
+    assert env["fastapi-uvicorn-1+microbatching"] == {"MICROBATCH_MAX_SIZE": "64"}
+    assert env["flask-gunicorn-gthread-1x64+microbatching"] == {"MICROBATCH_MAX_SIZE": "64"}
     assert env["fastapi-uvicorn-1-pitfalls"] == {"LAB_PITFALLS": "1", "LAB_POOL_SIZE": "2"}
     assert matrix.CONFIGS["flask-gunicorn-gthread-1x64"].threads == 64
     # Each user of the I/O route needs its own connection to the feature service.
@@ -394,9 +397,9 @@ def test_report_shows_probed_cells_with_their_health_columns_and_ratios(tmp_path
         ("default", "flask-gunicorn-sync-1", "io", 64, "18.0", "3500", "3700", "0", "False"),
         ("default", "fastapi-uvicorn-1", "io", 64, "540.0", "110", "250", "0", "False"),
         ("default", "fastapi-uvicorn-1", "io", 16, "300.0", "52", "60", "0", "False"),
-        ("forest", "fastapi-uvicorn-1-threadpool", "single", 64, "60.0", "1000", "2000", "0",
+        ("forest", "fastapi-uvicorn-1", "single", 64, "60.0", "1000", "2000", "0",
          "False"),
-        ("forest", "fastapi-uvicorn-1", "single", 64, "250.0", "250", "2500", "3",
+        ("forest", "fastapi-uvicorn-1+microbatching", "single", 64, "250.0", "250", "2500", "3",
          "True"),
     ]  # fmt: skip
     rows = [

@@ -232,13 +232,11 @@ def locust_ui(
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     port = port_for("locust")
-    # One scenario, named on the command line: the picker would preselect every user class,
-    # and the /pitfalls ones need routes this app does not mount.
+    # As a student starts it: no class named, so the start form's default scenario runs.
     argv = [servers.PYTHON, "-m", "locust", "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1",
-            "--web-port", str(port), "--host", lab["fastapi"].url, "SinglePredictUser"]  # fmt: skip
+            "--web-port", str(port), "--host", lab["fastapi"].url]  # fmt: skip
     locust = servers.start(
-        servers.ServerSpec("locust", argv, port, {"LOCUST_CLASS_PICKER": "0"}, ready_path="/"),
-        log=tmp_path / "locust.log",
+        servers.ServerSpec("locust", argv, port, ready_path="/"), log=tmp_path / "locust.log"
     )
     yield locust
     locust.stop()
@@ -269,6 +267,8 @@ def test_locust_web_ui_runs_a_swarm_without_failures(
     report = httpx.get(f"{locust_ui.url}/stats/requests").json()
     assert report["state"] == "stopped"
     assert report["fail_ratio"] == 0
+    # One scenario by default: single predictions, nothing else mixed into the number.
+    assert {row["name"] for row in report["stats"]} == {"/predict", "Aggregated"}
 
     assert traffic.off_machine() == []
     assert traffic.errors == []

@@ -188,4 +188,4 @@ def test_every_app_answers_the_io_route_identically(
                 answers[app_name] = [
                     (r.status_code, r.json()) for r in map(client.get, map(ROUTE.format, raw_ids))
                 ]
-        assert answers["flask"] == answers["fastapi"] == answers["fastapi-threadpool"]
+        assert all(answer == answers["flask"] for answer in answers.values())

@@ -99,7 +99,7 @@ ASYNC_CLASSES = {
     "AsyncInlinePredictUser": "/pitfalls/predict/async-inline",
     "ThreadPoolPredictUser": "/pitfalls/predict/thread-pool",
     "ProcessPoolPredictUser": "/pitfalls/predict/process-pool",
-    "SinglePredictUser": "/predict",  # micro-batched on this server
+    "SinglePredictUser": "/predict",  # + micro-batching on this server
     "HealthProbeUser": "/health",
 }
 
@@ -173,12 +173,38 @@ def test_a_master_and_a_worker_share_the_load_on_loopback(
     assert counts["requests"] > 0 and counts["failures"] == 0
 
 
+@pytest.mark.parametrize("app", ["flask", "fastapi"])
+def test_a_run_that_names_no_class_sends_single_predictions_only(
+    app: str, async_apps: dict[str, servers.RunningServer], tmp_path: Path
+) -> None:
+    # What a student types first: no class, no scenario. One scenario, so one number.
+    result = locust(
+        "--headless", "--host", async_apps[app].url, "--users", "4", "--spawn-rate", "4",
+        "--run-time", "2s", "--json-file", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = stats(tmp_path / "run")
+    assert set(measured) == {"/predict"}, measured
+    assert measured["/predict"]["requests"] > 0 and measured["/predict"]["failures"] == 0
+
+
+def test_the_scenario_option_picks_what_every_user_sends(
+    async_apps: dict[str, servers.RunningServer], tmp_path: Path
+) -> None:
+    result = locust(
+        "--headless", "--host", async_apps["flask"].url, "--users", "4", "--spawn-rate", "4",
+        "--run-time", "2s", "--json-file", str(tmp_path / "run"), "--scenario", "io",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert set(stats(tmp_path / "run")) == {"/patients/{id}/prediction"}
+
+
 @pytest.mark.parametrize("pitfalls", ["", "1"])
 def test_the_web_ui_offers_the_pitfall_scenarios_only_with_lab_pitfalls(
     pitfalls: str, tmp_path: Path
 ) -> None:
-    # The picker ticks every class it offers; a /pitfalls class against an app without those
-    # routes would fail every request, so without LAB_PITFALLS=1 it is not offered at all.
+    # A /pitfalls scenario against an app without those routes would fail every request, so
+    # without LAB_PITFALLS=1 the start form does not offer it.
     port = servers.free_port()
     argv = [servers.PYTHON, "-m", "locust", "-f", LOCUSTFILE, "--web-host", "127.0.0.1"]
     argv += ["--web-port", str(port), "--host", "http://127.0.0.1:1"]
@@ -188,7 +214,8 @@ def test_the_web_ui_offers_the_pitfall_scenarios_only_with_lab_pitfalls(
         page = httpx.get(locust.url, timeout=10).text
     finally:
         locust.stop()
-    for offered in ("SinglePredictUser", "BatchPredictUser", "PatientPredictionUser"):
-        assert f'"{offered}"' in page
-    assert ('"AsyncInlinePredictUser"' in page) == (pitfalls == "1")
-    assert ('"BlockingClientPredictionUser"' in page) == (pitfalls == "1")
+    for offered in ('"single"', '"batch"', '"io"'):
+        assert offered in page
+    assert ('"cpu-async-inline"' in page) == (pitfalls == "1")
+    assert ('"io-blocking"' in page) == (pitfalls == "1")
+    assert '"show_userclass_picker": false' in page  # the scenario field chooses instead

@@ -1,8 +1,9 @@
-"""Micro-batching inside the FastAPI app: concurrent /predict calls share one model call.
+"""+ micro-batching inside both apps: concurrent /predict calls share one model call.
 
-Requests are sent from threads at once, and the batcher is told to wait an hour for a full
-batch, so a batch leaves only when all of them have arrived: which requests share a model call
-is then certain, not a matter of timing.
+FastAPI's requests await their batch on the event loop; Flask's wait in their threads, as under
+a threaded Gunicorn worker. Requests are sent from threads at once, and the batcher is told to
+wait an hour for a full batch, so a batch leaves only when all of them have arrived: which
+requests share a model call is then certain, not a matter of timing.
 """
 
 from __future__ import annotations
@@ -39,9 +40,14 @@ def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-def batched_client(settings: Settings, **changes: Any) -> AbstractContextManager[httpx.Client]:
+BATCHING_APPS = ("flask", "fastapi")
+
+
+def batched_client(
+    app_name: str, settings: Settings, **changes: Any
+) -> AbstractContextManager[httpx.Client]:
     on = {"microbatch_max_size": 4, "microbatch_max_wait_ms": ONE_HOUR_MS, **changes}
-    return contextmanager(make_client)("fastapi", settings.model_copy(update=on))
+    return contextmanager(make_client)(app_name, settings.model_copy(update=on))
 
 
 def post_together(client: httpx.Client, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
@@ -49,11 +55,12 @@ def post_together(client: httpx.Client, bodies: list[dict[str, Any]]) -> list[ht
         return list(pool.map(lambda body: client.post("/predict", json=body), bodies))
 
 
+@pytest.mark.parametrize("app_name", BATCHING_APPS)
 def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(
-    settings: Settings, predictor: Predictor, batch_sizes: list[int]
+    app_name: str, settings: Settings, predictor: Predictor, batch_sizes: list[int]
 ) -> None:
     bodies = held_out_patients()[:8]
-    with batched_client(settings) as client:
+    with batched_client(app_name, settings) as client:
         responses = post_together(client, bodies)
     assert batch_sizes == [4, 4]
     for body, response in zip(bodies, responses, strict=True):
@@ -67,8 +74,9 @@ def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(
         assert {**answer, "prediction": None} == {**alone, "prediction": None}
 
 
+@pytest.mark.parametrize("app_name", BATCHING_APPS)
 def test_a_request_that_breaks_the_model_fails_alone(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    app_name: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = Predictor.predict_rows
 
@@ -79,14 +87,15 @@ def test_a_request_that_breaks_the_model_fails_alone(
 
     monkeypatch.setattr(Predictor, "predict_rows", fails_on_age_99)
     bodies = [*held_out_patients()[:3], {**held_out_patients()[3], "age": 99}]
-    with batched_client(settings) as client:
+    with batched_client(app_name, settings) as client:
         responses = post_together(client, bodies)
     assert [r.status_code for r in responses] == [200, 200, 200, 500]
     assert responses[3].json() == {"detail": "Internal Server Error"}
 
 
+@pytest.mark.parametrize("app_name", BATCHING_APPS)
 def test_a_full_queue_answers_503_in_json(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    app_name: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entered, release = threading.Event(), threading.Event()
     original = Predictor.predict_rows
@@ -99,7 +108,10 @@ def test_a_full_queue_answers_503_in_json(
     monkeypatch.setattr(Predictor, "predict_rows", held)
     body = held_out_patients()[0]
     one_at_a_time = {"microbatch_max_size": 1, "microbatch_max_queue": 1}
-    with batched_client(settings, **one_at_a_time) as client, ThreadPoolExecutor(3) as pool:
+    with (
+        batched_client(app_name, settings, **one_at_a_time) as client,
+        ThreadPoolExecutor(3) as pool,
+    ):
         first = pool.submit(client.post, "/predict", json=body)
         assert entered.wait(30)  # the first is in the model, and the queue is empty
         # Two more: one takes the queue's only place, the other is refused at once, so it

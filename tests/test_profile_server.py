@@ -49,13 +49,15 @@ def test_start_up_samples_are_left_out(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_real_profile_of_uvicorn_under_load() -> None:
     result = subprocess.run(
-        [PYTHON, "-m", "benchmarks.profile_server", "fastapi-uvicorn-1-threadpool",
+        [PYTHON, "-m", "benchmarks.profile_server", "fastapi-uvicorn-1",
          "--users", "8", "--warmup", "1", "--seconds", "3", "--rate", "100"],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "fastapi-uvicorn-1-threadpool, 8 users on POST /predict" in result.stdout
+    assert "fastapi-uvicorn-1, 8 users on POST /predict" in result.stdout
     # The def route's request goes through the threadpool, where the model runs.
     assert "event loop (the main thread):" in result.stdout
     assert "FastAPI: hand a def function to the threadpool" in result.stdout
     assert "scikit-learn Pipeline.predict" in result.stdout
+    # The model's share: found only while the marker names the call every answer goes through.
+    assert "the lab's predictor (model, warnings, metrics)" in result.stdout
