@@ -40,7 +40,7 @@ MARKERS = (
     ("FastAPI: dependencies and body validation", "solve_dependencies"),
     ("FastAPI: hand a def function to the threadpool", "run_in_threadpool"),
     ("FastAPI: check and serialize the response", "serialize_response"),
-    ("the lab's request-ID and metrics middleware", "RequestObservability.__call__"),
+    ("the lab's middleware (request IDs, limits, metrics)", "LabMiddleware.__call__"),
     ("micro-batcher: gather a batch", "MicroBatcher._next_batch"),
     ("the lab's predictor (model, warnings, metrics)", "Predictor.predict_rows"),
     ("  scikit-learn Pipeline.predict", "Pipeline.predict"),

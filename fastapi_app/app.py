@@ -10,9 +10,8 @@ from fastapi import FastAPI
 
 from fastapi_app.deps import ModelRunner
 from fastapi_app.docs import install_docs
-from fastapi_app.errors import ContentLengthLimit, InFlightLimitMiddleware, install_error_handlers
-from fastapi_app.microbatching import use_microbatching
-from fastapi_app.observability import install_observability
+from fastapi_app.errors import install_error_handlers
+from fastapi_app.middleware import install_middleware
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
 from shared_model.async_feature_client import AsyncFeatureClient
@@ -31,19 +30,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         # Loaded here, not at import: each worker process loads its own copy on start-up,
         # and a bad model stops the server before it accepts a single request.
-        predictor: Predictor | BatchedPredictor = Predictor.load(settings.model_path)
+        predictor = Predictor.load(settings.model_path)
         set_model_info(predictor.model_version, predictor.card.name)
         async with AsyncExitStack() as resources:
             # The aiohttp session (one connection pool) belongs to this worker's event loop,
             # so it is made here, inside it, and closed with it.
             features = await resources.enter_async_context(AsyncFeatureClient(settings))
+            runs: Predictor | BatchedPredictor = predictor
             if settings.microbatch_max_size:  # + micro-batching: requests share model calls
-                predictor = BatchedPredictor(predictor, settings)
-                resources.push_async_callback(asyncio.to_thread, predictor.close)
+                runs = BatchedPredictor(predictor, settings)
+                resources.push_async_callback(asyncio.to_thread, runs.close)
             state: dict[str, object] = {
                 "predictor": predictor,
                 "features": features,
-                "model_runner": ModelRunner(predictor),
+                "model_runner": ModelRunner(runs),
             }
             if settings.lab_pitfalls:
                 state["pitfalls"] = await resources.enter_async_context(open_pitfalls(settings))
@@ -58,18 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings  # read by the API key check
-    # A declared Content-Length over the limit is refused before anything is read ...
-    app.add_middleware(ContentLengthLimit, max_body_bytes=settings.max_body_bytes)
-    # Past MAX_IN_FLIGHT requests at once, a quick JSON 503 instead of an ever longer queue.
-    app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.max_in_flight)
-    # Outermost, so that every answer gets an X-Request-ID and is counted, 413s included.
-    install_observability(app)
+    # Outermost: request IDs, load shedding, the declared-length check, metrics, access lines.
+    install_middleware(app, settings)
     install_error_handlers(app, settings)
-    # ... and FastAPI's own limit cuts off a streamed body once it passes the limit.
-    router = create_router(settings)
-    if settings.microbatch_max_size:  # + micro-batching: /predict awaits a shared model call
-        use_microbatching(router)
-    app.include_router(router, max_body_size=settings.max_body_bytes)
+    # FastAPI's own limit cuts off a streamed body once it passes the limit.
+    app.include_router(create_router(settings), max_body_size=settings.max_body_bytes)
     if settings.lab_pitfalls:  # counter-examples for the lessons, never on by default
         app.include_router(create_pitfalls_router(), max_body_size=settings.max_body_bytes)
     install_docs(app)

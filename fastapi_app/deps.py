@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,21 +11,28 @@ from starlette.concurrency import run_in_threadpool
 from shared_model.async_feature_client import AsyncFeatureClient
 from shared_model.microbatch import BatchedPredictor
 from shared_model.predictor import Predictor
-from shared_model.schemas import Patient, PredictResponse
+from shared_model.schemas import BatchPredictResponse, Patient, PredictResponse
 
 
 class ModelRunner:
-    """Predicts for one patient from async code without ever running the model on the loop."""
+    """Runs the model for async routes, never on the event loop.
+
+    Plain: each call in FastAPI's threadpool, as a `def` route's body would run. With
+    MICROBATCH_MAX_SIZE set ("+ micro-batching"), a single prediction awaits a model call
+    shared with the requests that arrived together, and holds no thread while it waits.
+    """
 
     def __init__(self, predictor: Predictor | BatchedPredictor) -> None:
         self.predictor = predictor
 
     async def predict(self, patient: Patient) -> PredictResponse:
         if isinstance(self.predictor, BatchedPredictor):
-            # + micro-batching: awaits a model call shared with concurrent requests.
             return await self.predictor.apredict(patient)
-        # Alone, in FastAPI's threadpool: exactly what a plain `def` route gets.
         return await run_in_threadpool(self.predictor.predict, patient)
+
+    async def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
+        # Already one vectorized model call: batching has nothing to add.
+        return await run_in_threadpool(self.predictor.predict_batch, patients)
 
 
 # The getters below are `async def` although they await nothing: FastAPI runs a plain `def`

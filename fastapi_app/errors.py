@@ -8,7 +8,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared_model.errors import (
     INTERNAL_ERROR_DETAIL,
@@ -18,7 +17,6 @@ from shared_model.errors import (
     json_invalid,
     status_detail,
 )
-from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,56 +52,3 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
         # The traceback goes to the log, never to the client.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": INTERNAL_ERROR_DETAIL}, status_code=500)
-
-
-class ContentLengthLimit:
-    """Answer 413 in JSON when the declared Content-Length is over the limit, before reading.
-
-    FastAPI's ``max_body_size`` enforces the limit while the body streams in; for a body whose
-    Content-Length is already too large, Starlette swaps any response for a plain-text 413,
-    so this check runs first to keep the contract's JSON shape.
-    """
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and _too_large(value, self.max_body_bytes):
-                    detail = body_too_large_detail(self.max_body_bytes)
-                    response = JSONResponse({"detail": detail}, status_code=413)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
-
-
-def _too_large(value: bytes, limit: int) -> bool:
-    return value.isdigit() and int(value) > limit
-
-
-class InFlightLimitMiddleware:
-    """Shed load: past MAX_IN_FLIGHT requests in this worker, a JSON 503 at once.
-
-    A pure ASGI middleware, so a refused request costs no routing, parsing or threadpool.
-    """
-
-    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
-        self.app = app
-        self.limit = InFlightLimit(max_in_flight)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limit.applies_to(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        try:
-            self.limit.enter()
-        except Overloaded as busy:
-            response = JSONResponse({"detail": busy.detail}, 503, headers=RETRY_AFTER)
-            await response(scope, receive, send)
-            return
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.limit.leave()

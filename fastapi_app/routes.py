@@ -27,9 +27,14 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
     413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES"},
     422: {"model": ValidationErrorResponse, "description": "Body breaks the data contract"},
+    503: {
+        "model": ErrorResponse,
+        "description": "MAX_IN_FLIGHT requests in progress, or MICROBATCH_MAX_QUEUE waiting",
+    },
+}
+BUSY: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "MAX_IN_FLIGHT requests already in progress"},
 }
-BUSY: dict[int | str, dict[str, Any]] = {503: BODY_ERRORS[503]}
 UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
     404: {"model": ErrorResponse, "description": "The feature service has no such patient"},
@@ -58,15 +63,17 @@ def create_router(settings: Settings) -> APIRouter:
     async def model_card(predictor: PredictorDep) -> ModelCard:
         return predictor.card
 
+    # async, awaiting the model runner (fastapi_app/deps.py), which runs the model off the
+    # event loop: a `def` route would also send its answer's validation to the threadpool.
     @router.post("/predict", responses=BODY_ERRORS, dependencies=KEY)
-    def predict(patient: PredictRequest, predictor: PredictorDep) -> PredictResponse:
-        # Plain `def`: inference is blocking CPU work, so FastAPI runs it in its threadpool
-        # and the event loop stays free for other requests (health checks included).
-        return predictor.predict(patient)
+    async def predict(patient: PredictRequest, model: ModelRunnerDep) -> PredictResponse:
+        return await model.predict(patient)
 
     @router.post("/predict/batch", responses=BODY_ERRORS, dependencies=KEY)
-    def predict_batch(batch: BatchPredictRequest, predictor: PredictorDep) -> BatchPredictResponse:
-        return predictor.predict_batch(batch.instances)
+    async def predict_batch(
+        batch: BatchPredictRequest, model: ModelRunnerDep
+    ) -> BatchPredictResponse:
+        return await model.predict_batch(batch.instances)
 
     @router.get("/patients/{patient_id}/prediction", responses=UPSTREAM_ERRORS, dependencies=KEY)
     async def patient_prediction(

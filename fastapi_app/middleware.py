@@ -1,0 +1,101 @@
+"""The lab's per-request layer around the app: request IDs, load shedding, body limit, metrics.
+
+One pure ASGI middleware rather than one per job: each layer is one more coroutine call and
+send wrapper per request, and a decorator-style `@app.middleware("http")` would also wrap
+every response in a streaming layer. The Flask app's flask_app/middleware.py does the same jobs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared_model.errors import body_too_large_detail
+from shared_model.observability import (
+    UNMATCHED_ROUTE,
+    access_logger,
+    log_access,
+    observe,
+    render_metrics,
+    request_id,
+)
+from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
+from shared_model.settings import Settings
+
+
+class LabMiddleware:
+    """For every HTTP request, in this order:
+
+    1. take the client's X-Request-ID if it is safe, else make one, and echo it on the answer;
+    2. past MAX_IN_FLIGHT requests in this worker, answer a JSON 503 at once (load shedding:
+       a refused request costs no routing, parsing or thread);
+    3. a declared Content-Length over MAX_BODY_BYTES is a JSON 413 before anything is read
+       (FastAPI's own max_body_size cuts off a streamed body, but for a declared one Starlette
+       would answer plain text);
+    4. once answered, count it in the metrics and write its access line.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.limit = InFlightLimit(settings.max_in_flight)
+        self.max_body_bytes = settings.max_body_bytes
+        self.log = access_logger()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        sent_id, declared = b"", b""
+        for name, value in scope["headers"]:  # one pass, no dict of every header
+            if name == b"x-request-id":
+                sent_id = value
+            elif name == b"content-length":
+                declared = value
+        rid = request_id(sent_id.decode("latin-1") or None)
+        rid_header = (b"x-request-id", rid.encode("latin-1"))
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        try:
+            counted = self.limit.applies_to(scope["path"])
+            if counted:
+                try:
+                    self.limit.enter()
+                except Overloaded as busy:
+                    response = JSONResponse({"detail": busy.detail}, 503, RETRY_AFTER)
+                    await response(scope, receive, send_with_id)
+                    return
+            try:
+                if declared.isdigit() and int(declared) > self.max_body_bytes:
+                    detail = body_too_large_detail(self.max_body_bytes)
+                    await JSONResponse({"detail": detail}, 413)(scope, receive, send_with_id)
+                else:
+                    await self.app(scope, receive, send_with_id)
+            finally:
+                if counted:
+                    self.limit.leave()
+        finally:
+            seconds = time.perf_counter() - started
+            template = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+            observe(template, scope["method"], status, seconds)
+            log_access(self.log, rid, scope["method"], scope["path"], status, seconds)
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware above, outermost, and GET /metrics for Prometheus (not in the API docs)."""
+    app.add_middleware(LabMiddleware, settings=settings)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
