@@ -8,14 +8,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from fastapi_app.deps import ModelRunner, patient_batcher
-from fastapi_app.docs import install_docs
+from fastapi_app.docs import SUCCESS, install_docs, operation_id
 from fastapi_app.errors import ContentLengthLimit, InFlightLimitMiddleware, install_error_handlers
+from fastapi_app.http_methods import HeadAsGet
 from fastapi_app.observability import install_observability
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
 from shared_model.async_feature_client import AsyncFeatureClient
 from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
+from shared_model.schemas import API_SUMMARY
 from shared_model.settings import Settings, get_settings
 
 TITLE = "Diabetes progression model (FastAPI)"
@@ -49,8 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title=TITLE,
         version="1.0",
-        summary="One scikit-learn model behind the lab's HTTP contract.",
+        summary=API_SUMMARY,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,  # "predict", as in the Flask app's document
         docs_url=None,  # /docs and /redoc come from fastapi_app.docs, with local assets
         redoc_url=None,
     )
@@ -59,11 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ContentLengthLimit, max_body_bytes=settings.max_body_bytes)
     # Past MAX_IN_FLIGHT requests at once, a quick JSON 503 instead of an ever longer queue.
     app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.max_in_flight)
+    # HEAD wherever GET is, as Flask has it (its routes add HEAD to GET themselves).
+    app.add_middleware(HeadAsGet)
     # Outermost, so that every answer gets an X-Request-ID and is counted, 413s included.
     install_observability(app)
     install_error_handlers(app, settings)
     # ... and FastAPI's own limit cuts off a streamed body once it passes the limit.
-    app.include_router(create_router(settings), max_body_size=settings.max_body_bytes)
+    app.include_router(
+        create_router(settings), max_body_size=settings.max_body_bytes, responses=SUCCESS
+    )
     if settings.lab_pitfalls:  # counter-examples for the lessons, never on by default
         app.include_router(create_pitfalls_router(), max_body_size=settings.max_body_bytes)
     install_docs(app)

@@ -13,11 +13,11 @@ from flask_app.errors import (
 from flask_app.observability import install_observability
 from flask_app.request import LabRequest
 from flask_app.routes import create_blueprint
+from flask_app.security import security_schemes
 from shared_model.feature_client import FeatureClient
 from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
-from shared_model.schemas import ValidationErrorResponse
-from shared_model.security import API_KEY_HEADER
+from shared_model.schemas import API_SUMMARY, ValidationErrorResponse
 from shared_model.settings import Settings, get_settings
 
 TITLE = "Diabetes progression model (Flask)"
@@ -27,10 +27,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     settings = settings or get_settings()
     app = OpenAPI(
         __name__,
-        info=Info(title=TITLE, version="1.0"),
-        # The API key as the docs pages show it (flask_app/security.py enforces it). Always a
-        # dict: flask-openapi3 writes `securitySchemes: null` otherwise, which is invalid.
-        security_schemes={"ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}},
+        info=Info(title=TITLE, version="1.0", summary=API_SUMMARY),
+        # The API key as the docs pages show it, when API_KEY is set (flask_app/security.py).
+        security_schemes=security_schemes(settings),
         # flask-openapi3 validates with the same pydantic models FastAPI uses; its 422 body is
         # made by the callback so that it matches FastAPI's list shape item for item.
         validation_error_status=422,
@@ -42,6 +41,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     # which Flask reads through its app proxy twice per request (docs/results.md).
     app.request_class = LabRequest.with_body_limit(settings.max_body_bytes)
     app.json.sort_keys = False  # keep the schema's field order, as FastAPI does
+    # OPTIONS answers 405, as in FastAPI, rather than Flask's automatic empty 200: this API
+    # has no CORS to describe, and the 405's Allow header already lists the methods.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["SETTINGS"] = settings
     # Loaded once when the app is created: under Gunicorn with preload_app the master loads
     # it before forking, and every worker shares those pages copy-on-write.

@@ -13,15 +13,16 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from flask import Flask, Response, current_app, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from shared_model.errors import (
     INTERNAL_ERROR_DETAIL,
     InvalidBody,
     ServiceError,
+    allow_header,
     body_too_large_detail,
-    error_items,
     status_detail,
+    validation_error_body,
 )
 from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.schemas import PatientPath
@@ -38,13 +39,14 @@ PATH_MODELS = frozenset({PatientPath.__name__})
 def validation_error_response(exc: ValidationError) -> Response:
     """flask-openapi3's hook: the 422 response for a pydantic error in the path or the body."""
     where = "path" if exc.title in PATH_MODELS else "body"
-    return make_response(jsonify(detail=error_items(exc.errors(include_url=False), (where,))), 422)
+    body = validation_error_body(exc.errors(include_url=False), (where,))
+    return make_response(jsonify(body), 422)
 
 
 def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidBody)
     def invalid_body(exc: InvalidBody) -> ResponseReturnValue:
-        return jsonify(detail=exc.items), 422
+        return jsonify(validation_error_body(exc.items)), 422
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError) -> ResponseReturnValue:
@@ -62,6 +64,8 @@ def install_error_handlers(app: Flask) -> None:
         if exc.response is not None:  # flask-openapi3's abort(422-response): already JSON
             return exc.response
         response = exc.get_response()  # keeps headers such as Allow on a 405
+        if isinstance(exc, MethodNotAllowed):  # in the same words as FastAPI's
+            response.headers["Allow"] = allow_header(exc.valid_methods or ())
         response.data = jsonify(detail=status_detail(exc.code or 500)).get_data()
         response.content_type = "application/json"
         return response
