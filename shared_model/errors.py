@@ -1,4 +1,5 @@
-"""Error bodies in one shape for both apps: ``{"detail": [{type, loc, msg, ctx?}, ...], "error_count": n}``.
+"""Error bodies in one shape for both apps: ``{"detail": [{type, loc, msg, ctx?}, ...]}``, and
+for a 422 ``error_count``, how many problems there were (``detail`` lists MAX_ERROR_ITEMS at most).
 
 FastAPI's list shape is the contract. FastAPI produces most of it itself; these helpers give the
 Flask app the very same items and fill the few gaps where FastAPI answers something else
