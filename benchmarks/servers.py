@@ -109,7 +109,11 @@ def feature_service(
 
 
 def port_is_free(port: int) -> bool:
+    """True unless something listens on the port. SO_REUSEADDR, as Gunicorn and Uvicorn set it
+    themselves: connections of a server just stopped linger in TIME_WAIT for a minute, and
+    without it they alone would make the port look taken."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
