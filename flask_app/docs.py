@@ -97,8 +97,6 @@ def mend_document(document: dict[str, Any], settings: Settings) -> None:
         schema = responses.get("422", {}).get("content", {}).get("application/json", {})
         if schema.get("schema", {}).get("type") == "array":
             del responses["422"]
-        if "200" in responses:
-            responses["200"]["description"] = "OK"
         if operation.get("tags") == ["default"]:  # flask-openapi3's tag when none is given
             del operation["tags"]
         # FastAPI's summary for an operation without one: "predict_batch" -> "Predict Batch".
