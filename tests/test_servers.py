@@ -47,6 +47,11 @@ def test_real_server_serves_the_contract_and_stops_cleanly(
             assert broken.status_code == 422
             # the worker that saw the hostile body is still serving
             assert http.post("/predict", json=EXAMPLE_PATIENT).json() == answer.json()
+            # HEAD as GET without a body, OPTIONS refused, over real HTTP too
+            head = http.head("/health")
+            assert (head.status_code, head.content) == (200, b"")
+            options = http.options("/predict")
+            assert (options.status_code, options.headers["allow"]) == (405, "POST")
     finally:
         code = server.stop()
     # Gunicorn exits 0. Uvicorn finishes its shutdown, then re-raises the SIGTERM it caught so
