@@ -94,8 +94,8 @@ def mend_document(document: dict[str, Any], settings: Settings) -> None:
         responses = operation["responses"]
         # flask-openapi3 documents a 422 on every operation, as a list of its error model; the
         # contract's 422 is one object, declared by the routes that take input.
-        schema = responses.get("422", {}).get("content", {}).get("application/json", {})
-        if schema.get("schema", {}).get("type") == "array":
+        media = responses.get("422", {}).get("content", {}).get("application/json", {})
+        if media.get("schema", {}).get("type") == "array":
             del responses["422"]
         if operation.get("tags") == ["default"]:  # flask-openapi3's tag when none is given
             del operation["tags"]
