@@ -157,9 +157,10 @@ def explain_content_type(
     """FastAPI's errors for a body, with BODY_NOT_JSON for one it read as bytes (not JSON)."""
     if is_json_content_type(content_type):
         return errors
-    not_an_object = {"type": BODY_NOT_AN_OBJECT["type"], "loc": ("body",)}
     return [
-        BODY_NOT_JSON if {"type": e["type"], "loc": tuple(e["loc"])} == not_an_object else e
+        BODY_NOT_JSON
+        if e["type"] == BODY_NOT_AN_OBJECT["type"] and tuple(e["loc"]) == ("body",)
+        else e
         for e in errors
     ]
 
@@ -180,7 +181,7 @@ def status_detail(status: int) -> str:
 def allow_header(methods: Iterable[str]) -> str:
     """The Allow header of a 405, alike in both apps: HEAD wherever GET is, OPTIONS never
     (neither app answers it), sorted."""
-    allowed = {m.upper() for m in methods} - {"OPTIONS"}
+    allowed = {m.strip().upper() for m in methods if m.strip()} - {"OPTIONS"}
     if "GET" in allowed:
         allowed.add("HEAD")
     return ", ".join(sorted(allowed))
