@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MODEL  := shared_model/model.pkl
 
+# Worker processes for serve-flask and serve-fastapi alike, as `make run` starts them:
+# `WORKERS=2 make serve-flask` and `WORKERS=2 make serve-fastapi` compare like for like.
+WORKERS ?= 1
+
 # Uvicorn's limits, as benchmarks/servers.py's UVICORN_LIMITS (a test keeps them alike).
 UVICORN_LIMITS := --timeout-keep-alive 5 --backlog 2048 --timeout-graceful-shutdown 10 \
 	--limit-concurrency 2048
@@ -60,10 +64,10 @@ format: $(STAMP)
 
 serve-fastapi: $(MODEL)
 	$(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000} \
-		$(UVICORN_LIMITS) --no-access-log
+		--workers $(WORKERS) $(UVICORN_LIMITS) --no-access-log
 
 serve-flask: $(MODEL)
-	$(BIN)/gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app
+	$(BIN)/gunicorn -c flask_app/gunicorn.conf.py --workers $(WORKERS) flask_app.wsgi:app
 
 # The feature service the I/O route calls: FEATURES_PORT (8100), FEATURE_LATENCY_MS (50).
 serve-features: $(STAMP)

@@ -3,6 +3,8 @@ they are and how to call them, and stop everything cleanly on Ctrl-C.
 
 Ports come from FASTAPI_PORT (8000), FLASK_PORT (5001) and LOCUST_PORT (8089); WORKERS (1)
 sets the worker count of both servers alike, so that the two are compared like for like.
+Each server's whole output goes to logs/NAME.log; the terminal shows all of it but the access
+lines, one per request, which a load test would otherwise pour into it by the ten thousand.
 """
 
 from __future__ import annotations
@@ -18,11 +20,26 @@ from benchmarks import servers
 from shared_model.schemas import EXAMPLE_PATIENT
 
 LOCUSTFILE = servers.ROOT / "benchmarks" / "locustfile.py"
+LOGS = Path("logs")  # under the repository, which `make run` starts from (gitignored)
+
+
+def key_header() -> str:
+    """The curl option that sends API_KEY, when the lab runs with one."""
+    key = os.environ.get("API_KEY")
+    return f" -H 'X-API-Key: {key}'" if key else ""
 
 
 def curl_line(url: str) -> str:
     body = json.dumps(EXAMPLE_PATIENT, separators=(",", ":"))
-    return f"curl -s -X POST {url}/predict -H 'content-type: application/json' -d '{body}'"
+    return (
+        f"curl -s -X POST {url}/predict -H 'content-type: application/json'{key_header()}"
+        f" -d '{body}'"
+    )
+
+
+def is_access_line(line: str) -> bool:
+    """The apps' one JSON line per request (shared_model/observability.py's log_access)."""
+    return line.startswith("{") and '"request_id"' in line
 
 
 def lab_specs() -> list[servers.ServerSpec]:
@@ -88,7 +105,12 @@ def banner(running: list[servers.RunningServer]) -> str:
     lines += ["", "Ask both apps for the same prediction:"]
     lines += [f"  {curl_line(by_name[name].url)}" for name in ("fastapi", "flask")]
     lines += ["", "... and for one that waits on the feature service first (the I/O route):"]
-    lines += [f"  curl -s {by_name[n].url}/patients/0/prediction" for n in ("fastapi", "flask")]
+    lines += [
+        f"  curl -s{key_header()} {by_name[n].url}/patients/0/prediction"
+        for n in ("fastapi", "flask")
+    ]
+    lines += ["", f"Each server's output is in {LOGS}/ (NAME.log); the access lines, one per"]
+    lines += [f"request, are there only: tail -f {LOGS}/fastapi.log {LOGS}/flask.log"]
     lines += ["", "Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
@@ -104,7 +126,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         for spec in specs:
-            running.append(servers.start(spec, prefix_output=True))
+            log = LOGS / f"{spec.name}.log"
+            running.append(
+                servers.start(spec, log=log, prefix_output=True, log_only=is_access_line)
+            )
         print(banner(running), flush=True)
         while not stop.wait(0.5):
             if dead := [s for s in running if s.process.poll() is not None]:

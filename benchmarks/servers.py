@@ -7,6 +7,7 @@ for /health, and SIGTERM for a graceful stop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,11 @@ def feature_service(
 
 
 def port_is_free(port: int) -> bool:
+    """True unless something listens on the port. SO_REUSEADDR, as Gunicorn and Uvicorn set it
+    themselves: connections of a server just stopped linger in TIME_WAIT for a minute, and
+    without it they alone would make the port look taken."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -133,6 +138,7 @@ class RunningServer:
         self.process = process
         self.log = log
         self.returncode: int | None = None
+        self.echo: threading.Thread | None = None  # copies the output, with prefix_output
 
     @property
     def url(self) -> str:
@@ -151,6 +157,8 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        if self.echo is not None:  # the last lines reach the terminal and the log
+            self.echo.join(timeout)
         self.returncode = self.process.returncode
         return self.returncode
 
@@ -161,21 +169,29 @@ class RunningServer:
 
 
 def start(
-    spec: ServerSpec, log: Path | None = None, prefix_output: bool = False, timeout: float = 60
+    spec: ServerSpec,
+    log: Path | None = None,
+    prefix_output: bool = False,
+    timeout: float = 60,
+    log_only: Callable[[str], bool] | None = None,
 ) -> RunningServer:
     """Start a server and wait until its ready path answers 200.
 
     Output goes to `log` (a file), or, with prefix_output, to this terminal with the
-    server's name before each line. The server gets its own process group, so a Ctrl-C in
-    the terminal reaches only the launcher, which then stops each server gracefully.
+    server's name before each line; with both, every line goes to the log and those that
+    `log_only` does not pick to the terminal too. The server gets its own process group, so
+    a Ctrl-C in the terminal reaches only the launcher, which then stops each server gracefully.
     """
     env = {**os.environ, **THREAD_CAPS, "PYTHONUNBUFFERED": "1", **spec.env}
-    out: IO[bytes] | int
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
+    out: IO[bytes] | int
+    if prefix_output:
+        out = subprocess.PIPE
+    elif log is not None:
         out = log.open("wb")
     else:
-        out = subprocess.PIPE if prefix_output else subprocess.DEVNULL
+        out = subprocess.DEVNULL
     preexec = _pin(spec.cpus) if spec.cpus else None
     process = subprocess.Popen(
         spec.argv,
@@ -186,11 +202,14 @@ def start(
         start_new_session=True,
         preexec_fn=preexec,
     )
-    if log is not None:
+    if not isinstance(out, int):
         out.close()  # the child holds its own descriptor
-    if prefix_output and process.stdout is not None:
-        threading.Thread(target=_echo, args=(spec.name, process.stdout), daemon=True).start()
     running = RunningServer(spec, process, log)
+    if prefix_output and process.stdout is not None:
+        copy = log.open("wb") if log is not None else None
+        echo = (spec.name, process.stdout, copy, log_only)
+        running.echo = threading.Thread(target=_echo, args=echo, daemon=True)
+        running.echo.start()
     try:
         wait_ready(running, timeout)
     except ServerFailed:
@@ -247,10 +266,18 @@ def _pin(cpus: set[int]):
     return pin
 
 
-def _echo(name: str, stream: IO[bytes]) -> None:
-    for line in iter(stream.readline, b""):
-        sys.stdout.write(f"[{name}] {line.decode(errors='replace')}")
-        sys.stdout.flush()
+def _echo(
+    name: str, stream: IO[bytes], copy: IO[bytes] | None, log_only: Callable[[str], bool] | None
+) -> None:
+    with stream, copy if copy is not None else contextlib.nullcontext() as file:
+        for line in iter(stream.readline, b""):
+            if file is not None:
+                file.write(line)
+                file.flush()  # so that `tail -f` shows each line as it comes
+            text = line.decode(errors="replace")
+            if log_only is None or not log_only(text):
+                sys.stdout.write(f"[{name}] {text}")
+                sys.stdout.flush()
 
 
 def available_cpus() -> Sequence[int]:

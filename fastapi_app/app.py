@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from fastapi_app.deps import ModelRunner
-from fastapi_app.docs import install_docs
+from fastapi_app.docs import SUCCESS, install_docs, operation_id
 from fastapi_app.errors import install_error_handlers
 from fastapi_app.middleware import install_middleware
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
@@ -18,6 +18,7 @@ from shared_model.async_feature_client import AsyncFeatureClient
 from shared_model.microbatch import BatchedPredictor
 from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
+from shared_model.schemas import API_SUMMARY
 from shared_model.settings import Settings, get_settings
 
 TITLE = "Diabetes progression model (FastAPI)"
@@ -52,17 +53,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title=TITLE,
         version="1.0",
-        summary="One scikit-learn model behind the lab's HTTP contract.",
+        summary=API_SUMMARY,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,  # "predict", as in the Flask app's document
         docs_url=None,  # /docs and /redoc come from fastapi_app.docs, with local assets
         redoc_url=None,
     )
     app.state.settings = settings  # read by the API key check
-    # Outermost: request IDs, load shedding, the declared-length check, metrics, access lines.
+    # Outermost: request IDs, load shedding, the declared-length check, HEAD as GET, metrics
+    # and access lines, for every request (fastapi_app/middleware.py).
     install_middleware(app, settings)
     install_error_handlers(app, settings)
     # FastAPI's own limit cuts off a streamed body once it passes the limit.
-    app.include_router(create_router(settings), max_body_size=settings.max_body_bytes)
+    app.include_router(
+        create_router(settings), max_body_size=settings.max_body_bytes, responses=SUCCESS
+    )
     if settings.lab_pitfalls:  # counter-examples for the lessons, never on by default
         app.include_router(create_pitfalls_router(), max_body_size=settings.max_body_bytes)
     install_docs(app)

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse
+
+from shared_model.schemas import ERROR_DESCRIPTIONS, error_model
+
+# Every 200 is described alike in both documents (FastAPI's default says "Successful Response").
+SUCCESS: dict[int | str, dict[str, Any]] = {200: {"description": "OK"}}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name ("predict_batch"), as the Flask app's document names it too."""
+    return route.name
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The contract's error answers for a route's `responses=`: each status's body and meaning."""
+    return {
+        status: {"model": error_model(status), "description": ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
 
 # The Flask app's docs pages come from the same two packages (flask-openapi3-swagger and
 # flask-openapi3-redoc), so both apps show one Swagger UI and one ReDoc version. Only the

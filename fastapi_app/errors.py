@@ -12,10 +12,12 @@ from starlette.exceptions import HTTPException
 from shared_model.errors import (
     INTERNAL_ERROR_DETAIL,
     ServiceError,
+    allow_header,
     body_too_large_detail,
-    error_items,
+    explain_content_type,
     json_invalid,
     status_detail,
+    validation_error_body,
 )
 from shared_model.settings import Settings
 
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": error_items(exc.errors())}, status_code=422)
+        errors = explain_content_type(exc.errors(), request.headers.get("content-type"))
+        return JSONResponse(validation_error_body(errors), status_code=422)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -40,12 +43,16 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
         if exc.status_code == 400 and exc.__cause__ is not None:
             # FastAPI answers 400 to a body json.loads cannot even finish (bad UTF-8, nesting
             # too deep, a 5000-digit number); to a client that is just invalid JSON: 422.
-            return JSONResponse({"detail": [json_invalid(exc.__cause__)]}, status_code=422)
+            body = validation_error_body([json_invalid(exc.__cause__)])
+            return JSONResponse(body, status_code=422)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # HEAD wherever GET is (fastapi_app/middleware.py)
+            headers["Allow"] = allow_header(headers.get("Allow", "").split(", "))
         if exc.status_code == 413:
             detail = body_too_large_detail(settings.max_body_bytes)
         else:
             detail = status_detail(exc.status_code)
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

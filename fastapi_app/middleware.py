@@ -1,4 +1,4 @@
-"""The lab's per-request layer around the app: request IDs, load shedding, body limit, metrics.
+"""The lab's per-request layer around the app: request IDs, limits, HEAD, metrics, access lines.
 
 One pure ASGI middleware rather than one per job: each layer is one more coroutine call and
 send wrapper per request, and a decorator-style `@app.middleware("http")` would also wrap
@@ -35,7 +35,10 @@ class LabMiddleware:
     3. a declared Content-Length over MAX_BODY_BYTES is a JSON 413 before anything is read
        (FastAPI's own max_body_size cuts off a streamed body, but for a declared one Starlette
        would answer plain text);
-    4. once answered, count it in the metrics and write its access line.
+    4. a HEAD request runs as GET and its body is dropped, as Werkzeug answers HEAD for Flask
+       (HTTP asks for HEAD wherever GET is, RFC 9110 9.1; FastAPI's routes answer only the
+       methods they declare, and declaring HEAD would add an operation to the document);
+    5. once answered, count it in the metrics and write its access line.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
@@ -57,6 +60,10 @@ class LabMiddleware:
                 declared = value
         rid = request_id(sent_id.decode("latin-1") or None)
         rid_header = (b"x-request-id", rid.encode("latin-1"))
+        method = scope["method"]
+        head = method == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -64,6 +71,8 @@ class LabMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), rid_header]
+            elif head:  # headers, Content-Length too, stay as GET's
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -87,8 +96,8 @@ class LabMiddleware:
         finally:
             seconds = time.perf_counter() - started
             template = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
-            observe(template, scope["method"], status, seconds)
-            log_access(self.log, rid, scope["method"], scope["path"], status, seconds)
+            observe(template, method, status, seconds)
+            log_access(self.log, rid, method, scope["path"], status, seconds)
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:

@@ -4,54 +4,37 @@ No `from __future__ import annotations` here: FastAPI reads the annotations at d
 and the batch model is a local name it could not resolve from a string.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
 from fastapi_app.deps import FeaturesDep, ModelRunnerDep, PredictorDep
-from fastapi_app.security import ApiKeyRequired
+from fastapi_app.docs import error_responses
+from fastapi_app.security import api_key_requirement
 from shared_model.card import ModelCard
 from shared_model.schemas import (
     BatchPredictResponse,
-    ErrorResponse,
     HealthResponse,
     PatientId,
     PredictRequest,
     PredictResponse,
-    ValidationErrorResponse,
     batch_request_model,
 )
 from shared_model.settings import Settings
 
-BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
-    413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES"},
-    422: {"model": ValidationErrorResponse, "description": "Body breaks the data contract"},
-    503: {
-        "model": ErrorResponse,
-        "description": "MAX_IN_FLIGHT requests in progress, or MICROBATCH_MAX_QUEUE waiting",
-    },
-}
-BUSY: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "MAX_IN_FLIGHT requests already in progress"},
-}
-UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "API_KEY is set and X-API-Key is not it"},
-    404: {"model": ErrorResponse, "description": "The feature service has no such patient"},
-    422: {"model": ValidationErrorResponse, "description": "The id cannot be a patient's"},
-    502: {"model": ErrorResponse, "description": "The feature service answered no patient"},
-    503: {"model": ErrorResponse, "description": "Feature service down, or server busy"},
-    504: {"model": ErrorResponse, "description": "No answer within FEATURE_TIMEOUT_MS"},
-}
-
-
-# Prediction routes need the key when API_KEY is set; /health and /model stay open.
-KEY = [ApiKeyRequired]
+# The error answers each route documents (shared_model/schemas.py says what each one means):
+# 401 wrong key, 413 body too large, 422 breaks the contract, 503 busy.
+BODY_ERRORS = error_responses(401, 413, 422, 503)
+BUSY = error_responses(503)
+# 404 unknown patient, 422 an id that cannot be one, 502/503/504 the feature service failed.
+UPSTREAM_ERRORS = error_responses(401, 404, 422, 502, 503, 504)
 
 
 def create_router(settings: Settings) -> APIRouter:
     # The batch model carries MAX_BATCH_SIZE, so the router is built from settings.
     BatchPredictRequest = batch_request_model(settings.max_batch_size)
+    # Prediction routes need the key when API_KEY is set; /health and /model stay open.
+    KEY = api_key_requirement(settings)
     router = APIRouter()
 
     @router.get("/health")

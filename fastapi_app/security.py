@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Security, params
 from fastapi.security import APIKeyHeader
 
-from shared_model.security import API_KEY_HEADER, check_api_key
+from shared_model.security import (
+    API_KEY_DESCRIPTION,
+    API_KEY_HEADER,
+    API_KEY_SCHEME,
+    check_api_key,
+)
+from shared_model.settings import Settings
 
 # auto_error=False: a missing header reaches check_api_key, which answers the contract's 401
 # (FastAPI's own answer would be a 403 in another shape).
 api_key_header = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, description="Needed when the server sets API_KEY"
+    name=API_KEY_HEADER,
+    scheme_name=API_KEY_SCHEME,
+    description=API_KEY_DESCRIPTION,
+    auto_error=False,
 )
 
 
@@ -25,3 +34,9 @@ async def require_api_key(
 
 
 ApiKeyRequired = Depends(require_api_key)
+
+
+def api_key_requirement(settings: Settings) -> list[params.Depends]:
+    """A route's `dependencies=`: the key check, if the server has a key. Without one there is
+    nothing to check, and the OpenAPI document then asks for no key either."""
+    return [ApiKeyRequired] if settings.api_key is not None else []

@@ -7,18 +7,17 @@ from flask_openapi3 import Info, OpenAPI
 from flask_app.docs import install_docs
 from flask_app.errors import (
     install_error_handlers,
-    install_in_flight_limit,
     validation_error_response,
 )
-from flask_app.observability import install_observability
+from flask_app.middleware import install_middleware
 from flask_app.request import LabRequest
 from flask_app.routes import create_blueprint
+from flask_app.security import security_schemes
 from shared_model.feature_client import FeatureClient
 from shared_model.microbatch import BatchedPredictor
 from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
-from shared_model.schemas import ValidationErrorResponse
-from shared_model.security import API_KEY_HEADER
+from shared_model.schemas import API_SUMMARY, ValidationErrorResponse
 from shared_model.settings import Settings, get_settings
 
 TITLE = "Diabetes progression model (Flask)"
@@ -28,10 +27,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     settings = settings or get_settings()
     app = OpenAPI(
         __name__,
-        info=Info(title=TITLE, version="1.0"),
-        # The API key as the docs pages show it (flask_app/security.py enforces it). Always a
-        # dict: flask-openapi3 writes `securitySchemes: null` otherwise, which is invalid.
-        security_schemes={"ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}},
+        info=Info(title=TITLE, version="1.0", summary=API_SUMMARY),
+        # The API key as the docs pages show it, when API_KEY is set (flask_app/security.py).
+        security_schemes=security_schemes(settings),
         # flask-openapi3 validates with the same pydantic models FastAPI uses; its 422 body is
         # made by the callback so that it matches FastAPI's list shape item for item.
         validation_error_status=422,
@@ -43,6 +41,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     # which Flask reads through its app proxy twice per request (docs/results.md).
     app.request_class = LabRequest.with_body_limit(settings.max_body_bytes)
     app.json.sort_keys = False  # keep the schema's field order, as FastAPI does
+    # OPTIONS answers 405, as in FastAPI, rather than Flask's automatic empty 200: this API
+    # has no CORS to describe, and the 405's Allow header already lists the methods.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["SETTINGS"] = settings
     # Loaded once when the app is created: under Gunicorn with preload_app the master loads
     # it before forking, and every worker shares those pages copy-on-write.
@@ -59,10 +60,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
 
     install_error_handlers(app)
     app.register_api(create_blueprint(settings))
-    # Two WSGI middlewares around Flask, as FastAPI has two ASGI ones: past MAX_IN_FLIGHT
-    # requests at once, a quick JSON 503 instead of an ever longer queue ...
-    install_in_flight_limit(app, settings.max_in_flight)
-    # ... and outermost, so that every answer gets an X-Request-ID and is counted, 503s included.
-    install_observability(app)
+    # Outermost: request IDs, load shedding, metrics and access lines (flask_app/middleware.py).
+    install_middleware(app, settings.max_in_flight)
     install_docs(app)
     return app

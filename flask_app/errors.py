@@ -7,23 +7,21 @@ here turn each into the contract's JSON, with the same items FastAPI gives.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from wsgiref.types import StartResponse, WSGIEnvironment
 
 from flask import Flask, Response, current_app, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from shared_model.errors import (
     INTERNAL_ERROR_DETAIL,
     InvalidBody,
     ServiceError,
+    allow_header,
     body_too_large_detail,
-    error_items,
     status_detail,
+    validation_error_body,
 )
-from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.schemas import PatientPath
 
 log = logging.getLogger(__name__)
@@ -38,13 +36,14 @@ PATH_MODELS = frozenset({PatientPath.__name__})
 def validation_error_response(exc: ValidationError) -> Response:
     """flask-openapi3's hook: the 422 response for a pydantic error in the path or the body."""
     where = "path" if exc.title in PATH_MODELS else "body"
-    return make_response(jsonify(detail=error_items(exc.errors(include_url=False), (where,))), 422)
+    body = validation_error_body(exc.errors(include_url=False), (where,))
+    return make_response(jsonify(body), 422)
 
 
 def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidBody)
     def invalid_body(exc: InvalidBody) -> ResponseReturnValue:
-        return jsonify(detail=exc.items), 422
+        return jsonify(validation_error_body(exc.items)), 422
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError) -> ResponseReturnValue:
@@ -62,6 +61,8 @@ def install_error_handlers(app: Flask) -> None:
         if exc.response is not None:  # flask-openapi3's abort(422-response): already JSON
             return exc.response
         response = exc.get_response()  # keeps headers such as Allow on a 405
+        if isinstance(exc, MethodNotAllowed):  # in the same words as FastAPI's
+            response.headers["Allow"] = allow_header(exc.valid_methods or ())
         response.data = jsonify(detail=status_detail(exc.code or 500)).get_data()
         response.content_type = "application/json"
         return response
@@ -71,37 +72,3 @@ def install_error_handlers(app: Flask) -> None:
         # The traceback goes to the log, never to the client.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return jsonify(detail=INTERNAL_ERROR_DETAIL), 500
-
-
-class InFlightLimitMiddleware:
-    """Shed load: past MAX_IN_FLIGHT requests in this worker, a JSON 503 at once.
-
-    A WSGI middleware around Flask, as FastAPI's is a pure ASGI one, so a refused request
-    costs no routing or parsing. It bites where one worker serves many requests at once
-    (gthread, gevent, Granian). A sync worker serves one; what waits for it waits in the
-    listen backlog, where only a proxy in front can shed it (docs/production-checklist.md).
-    """
-
-    def __init__(self, app: Flask, max_in_flight: int) -> None:
-        self.app = app.wsgi_app
-        self.json = app.json  # makes the 503 as jsonify would, without an app context
-        self.limit = InFlightLimit(max_in_flight)
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if not self.limit.applies_to(environ.get("PATH_INFO", "")):
-            return self.app(environ, start_response)
-        try:
-            self.limit.enter()
-        except Overloaded as busy:
-            response = self.json.response(detail=busy.detail)
-            response.status_code = 503
-            response.headers.update(RETRY_AFTER)
-            return response(environ, start_response)
-        try:
-            return self.app(environ, start_response)
-        finally:  # Flask has built the whole response by the time it returns
-            self.limit.leave()
-
-
-def install_in_flight_limit(app: Flask, max_in_flight: int) -> None:
-    app.wsgi_app = InFlightLimitMiddleware(app, max_in_flight)  # type: ignore[method-assign]

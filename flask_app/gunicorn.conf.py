@@ -1,6 +1,8 @@
 """Gunicorn settings for the Flask app; every value can be overridden from the environment.
 
-gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app
+.venv/bin/gunicorn -c flask_app/gunicorn.conf.py flask_app.wsgi:app
+
+`make serve-flask` adds --workers $(WORKERS) (1), as `make serve-fastapi` does for Uvicorn.
 """
 
 import os

@@ -10,38 +10,27 @@ from flask import Response, current_app
 from flask_openapi3 import APIBlueprint
 from pydantic import BaseModel
 
-from flask_app.security import require_api_key
+from flask_app.docs import error_responses, operation_id
+from flask_app.security import api_key_requirement, require_api_key
 from shared_model.card import ModelCard
 from shared_model.feature_client import FeatureClient
 from shared_model.predictor import Predictor
 from shared_model.schemas import (
     BatchPredictResponse,
-    ErrorResponse,
     HealthResponse,
     PatientPath,
     PredictRequest,
     PredictResponse,
-    ValidationErrorResponse,
     batch_request_model,
 )
 from shared_model.settings import Settings
 
-# 503: MAX_IN_FLIGHT requests already in progress in this worker (shared_model/overload.py).
-BODY_ERRORS: dict[int, Any] = {
-    401: ErrorResponse,
-    413: ErrorResponse,
-    422: ValidationErrorResponse,
-    503: ErrorResponse,
-}
-# Shown in the docs pages (an "Authorize" field for X-API-Key); enforced by require_api_key.
-KEY: list[dict[str, list[str]]] = [{"ApiKey": []}]
+# The error answers each route documents (shared_model/schemas.py says what each one means):
+# 401 wrong key, 413 body too large, 422 breaks the contract, 503 busy.
+BODY_ERRORS = error_responses(401, 413, 422, 503)
+BUSY = error_responses(503)
 # 404 unknown patient, 422 an id that cannot be one, 502/503/504 the feature service failed.
-UPSTREAM_ERRORS: dict[int, Any] = {
-    401: ErrorResponse,
-    404: ErrorResponse,
-    422: ValidationErrorResponse,
-    **dict.fromkeys((502, 503, 504), ErrorResponse),
-}
+UPSTREAM_ERRORS = error_responses(401, 404, 422, 502, 503, 504)
 
 
 def predictor() -> Predictor:
@@ -61,7 +50,9 @@ def as_json(model: BaseModel) -> Response:
 def create_blueprint(settings: Settings) -> APIBlueprint:
     # The batch model carries MAX_BATCH_SIZE, so the blueprint is built from settings.
     BatchPredictRequest = batch_request_model(settings.max_batch_size)
-    bp = APIBlueprint("model", __name__)
+    # Prediction routes need the key when API_KEY is set; /health and /model stay open.
+    KEY = api_key_requirement(settings)
+    bp = APIBlueprint("model", __name__, operation_id_callback=operation_id)
     # The key first (except on open routes), as FastAPI checks it before validating a body.
     # No key configured, no hook: every Flask hook costs microseconds on every request.
     # Malformed JSON, an empty body or a non-JSON content type are a 422 from LabRequest's
@@ -73,7 +64,7 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
     def health() -> dict[str, Any]:
         return {"status": "ok", "model_version": predictor().model_version}
 
-    @bp.get("/model", responses={200: ModelCard, 503: ErrorResponse})
+    @bp.get("/model", responses={200: ModelCard, **BUSY})
     def model_card() -> Response:
         return as_json(predictor().card)
 

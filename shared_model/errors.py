@@ -1,4 +1,5 @@
-"""Error bodies in one shape for both apps: ``{"detail": [{type, loc, msg, ctx?}, ...]}``.
+"""Error bodies in one shape for both apps: ``{"detail": [{type, loc, msg, ctx?}, ...]}``, and
+for a 422 ``error_count``, how many problems there were (``detail`` lists MAX_ERROR_ITEMS at most).
 
 FastAPI's list shape is the contract. FastAPI produces most of it itself; these helpers give the
 Flask app the very same items and fill the few gaps where FastAPI answers something else
@@ -12,11 +13,15 @@ import email.message
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 ErrorItem = dict[str, Any]
+
+# A body with thousands of bad values (a batch of 1000 broken patients) still gets a small
+# answer: the first MAX_ERROR_ITEMS problems, and how many there were in all.
+MAX_ERROR_ITEMS = 20
 
 
 class InvalidBody(Exception):
@@ -63,6 +68,16 @@ def error_items(
     return items
 
 
+def validation_error_body(
+    errors: Sequence[Mapping[str, Any]], loc_prefix: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The 422 body: the first MAX_ERROR_ITEMS problems as items, and how many there were."""
+    return {
+        "detail": error_items(errors[:MAX_ERROR_ITEMS], loc_prefix),
+        "error_count": len(errors),
+    }
+
+
 def _json_safe(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int):
         return value
@@ -97,12 +112,17 @@ def json_invalid(exc: BaseException) -> ErrorItem:
 
 
 BODY_MISSING: ErrorItem = {"type": "missing", "loc": ["body"], "msg": "Field required"}
-# What FastAPI answers when a JSON body is null, a list, a string or a number, not an object,
-# or when the content type is not JSON at all (the bytes are then validated as they are).
+# What FastAPI answers when a JSON body is null, a list, a string or a number, not an object.
 BODY_NOT_AN_OBJECT: ErrorItem = {
     "type": "model_attributes_type",
     "loc": ["body"],
     "msg": "Input should be a valid dictionary or object to extract fields from",
+}
+# The same error when the content type is not JSON, with a message that says what to send
+# (FastAPI's own would be the one above, about the raw bytes it then tried to validate).
+BODY_NOT_JSON: ErrorItem = {
+    **BODY_NOT_AN_OBJECT,
+    "msg": "Send the body as JSON, with Content-Type: application/json",
 }
 
 
@@ -124,11 +144,25 @@ def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
     if not body:
         raise InvalidBody([BODY_MISSING])
     if not is_json_content_type(content_type):
-        raise InvalidBody([BODY_NOT_AN_OBJECT])
+        raise InvalidBody([BODY_NOT_JSON])
     value = decode_json(body)
     if not isinstance(value, dict):
         raise InvalidBody([BODY_NOT_AN_OBJECT])
     return value
+
+
+def explain_content_type(
+    errors: Sequence[Mapping[str, Any]], content_type: str | None
+) -> Sequence[Mapping[str, Any]]:
+    """FastAPI's errors for a body, with BODY_NOT_JSON for one it read as bytes (not JSON)."""
+    if is_json_content_type(content_type):
+        return errors
+    return [
+        BODY_NOT_JSON
+        if e["type"] == BODY_NOT_AN_OBJECT["type"] and tuple(e["loc"]) == ("body",)
+        else e
+        for e in errors
+    ]
 
 
 def decode_json(body: bytes) -> Any:
@@ -142,6 +176,15 @@ def decode_json(body: bytes) -> Any:
 def status_detail(status: int) -> str:
     """The detail for an error that is not about the body's content: the status's own phrase."""
     return HTTPStatus(status).phrase
+
+
+def allow_header(methods: Iterable[str]) -> str:
+    """The Allow header of a 405, alike in both apps: HEAD wherever GET is, OPTIONS never
+    (neither app answers it), sorted."""
+    allowed = {m.strip().upper() for m in methods if m.strip()} - {"OPTIONS"}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return ", ".join(sorted(allowed))
 
 
 def body_too_large_detail(limit: int) -> str:

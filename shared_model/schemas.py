@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
+from shared_model.errors import MAX_ERROR_ITEMS
+
 # The first patient of the held-out split (raw units), shown in the API docs; a test keeps it so.
 EXAMPLE_PATIENT: dict[str, float] = {
     "age": 61,
@@ -54,8 +56,6 @@ class Patient(BaseModel):
         extra="forbid",
         allow_inf_nan=False,
         json_schema_extra={"examples": [EXAMPLE_PATIENT]},
-        # flask-openapi3 takes a request body's example from this key; pydantic ignores it.
-        openapi_extra={"example": EXAMPLE_PATIENT},
     )
 
     age: Annotated[float, _measure(0, 120, "Age", "years")]
@@ -114,7 +114,6 @@ class BatchPredictRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"instances": [EXAMPLE_PATIENT]}]},
-        openapi_extra={"example": {"instances": [EXAMPLE_PATIENT]}},
     )
 
     instances: list[Patient] = Field(min_length=1)
@@ -151,12 +150,37 @@ class ErrorItem(BaseModel):
     type: str
     loc: list[str | int]
     msg: str
-    ctx: dict[str, Any] | None = None
+    # Present only when the rule has parameters (``{"le": 120}``); never null.
+    ctx: dict[str, Any] = Field(default_factory=dict)
 
 
 class ValidationErrorResponse(BaseModel):
-    detail: list[ErrorItem]
+    detail: list[ErrorItem] = Field(
+        max_length=MAX_ERROR_ITEMS,
+        description=f"The first {MAX_ERROR_ITEMS} problems, in the order they were found",
+    )
+    error_count: int = Field(ge=1, description="How many problems the request had in all")
 
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+# One line for each OpenAPI document's front page, the same in both apps.
+API_SUMMARY = "One scikit-learn model behind the lab's HTTP contract."
+
+# What each error status means, as both apps' OpenAPI documents say it (README has the table).
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    401: "API_KEY is set and X-API-Key is not it",
+    404: "The feature service has no such patient",
+    413: "Body larger than MAX_BODY_BYTES",
+    422: "The request breaks the data contract",
+    502: "The feature service answered no patient",
+    503: "Server busy (MAX_IN_FLIGHT, or MICROBATCH_MAX_QUEUE), or feature service down",
+    504: "No answer from the feature service within FEATURE_TIMEOUT_MS",
+}
+
+
+def error_model(status: int) -> type[BaseModel]:
+    """The body of an error answer: a list of problems for 422, one sentence otherwise."""
+    return ValidationErrorResponse if status == 422 else ErrorResponse

@@ -9,6 +9,9 @@ from pydantic import SecretStr
 from shared_model.errors import ServiceError, decode_json, is_json_content_type
 
 API_KEY_HEADER = "X-API-Key"
+# How both OpenAPI documents name and explain the key, when the server sets one.
+API_KEY_SCHEME = "ApiKey"
+API_KEY_DESCRIPTION = "The key the server was started with (API_KEY)"
 # Routes that stay open when API_KEY is set: a load balancer's health check carries no key.
 OPEN_PATHS = frozenset({"/health", "/model", "/metrics"})
 

@@ -11,12 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from shared_model.card import ModelCard
 from shared_model.data import held_out_patients
+from shared_model.errors import MAX_ERROR_ITEMS
 from shared_model.predictor import Predictor
 from shared_model.schemas import EXAMPLE_PATIENT, Patient
 from shared_model.settings import Settings
+from tests.conftest import make_client
 
 JSON = {"content-type": "application/json"}
 LIMIT = Settings().max_body_bytes
@@ -176,6 +179,7 @@ def test_bad_input_gets_a_clear_json_error(
     detail = response.json()["detail"]
     if status == 422:
         assert isinstance(detail, list) and detail
+        assert response.json()["error_count"] >= len(detail)
         assert all({"type", "loc", "msg"} <= set(item) for item in detail)
         assert detail[0]["type"] == expected
         assert detail[0]["loc"][0] == "body"
@@ -271,7 +275,80 @@ def test_wrong_method_is_405_with_allow_header(client: httpx.Client) -> None:
     response = client.get("/predict")
     assert response.status_code == 405
     assert response.json() == {"detail": "Method Not Allowed"}
-    assert "POST" in response.headers["allow"]
+    assert response.headers["allow"] == "POST"
+
+
+def test_head_is_answered_as_get_without_a_body(client: httpx.Client) -> None:
+    get, head = client.get("/health"), client.head("/health")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert client.head("/predict").status_code == 405
+
+
+def test_options_is_not_offered(client: httpx.Client) -> None:
+    # Neither app answers OPTIONS (there is no CORS to describe); the 405 lists what is.
+    response = client.options("/health")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "BREW")
+PATHS = (
+    "/health",
+    "/model",
+    "/predict",
+    "/predict/batch",
+    "/patients/3/prediction",
+    "/openapi.json",
+    "/metrics",
+    "/no/such/path",
+)
+
+
+def method_differences(both_clients: dict[str, httpx.Client]) -> dict[str, Any]:
+    """Every method on every path, where the two apps answer apart (status, Allow, error)."""
+
+    def answer(response: httpx.Response) -> tuple[Any, ...]:
+        error = response.json() if response.status_code >= 400 and response.content else None
+        return response.status_code, response.headers.get("allow"), error
+
+    differences = {}
+    for path in PATHS:
+        for method in METHODS:
+            flask, fastapi = (answer(c.request(method, path)) for c in both_clients.values())
+            if flask != fastapi:
+                differences[f"{method} {path}"] = {"flask": flask, "fastapi": fastapi}
+    return differences
+
+
+def test_every_method_on_every_path_gets_the_same_answer(
+    both_clients: dict[str, httpx.Client],
+) -> None:
+    assert not method_differences(both_clients)
+
+
+def test_an_error_body_stays_small_however_many_problems(client: httpx.Client) -> None:
+    broken = dict.fromkeys(EXAMPLE_PATIENT, "x")  # ten problems in every patient
+    response = client.post("/predict/batch", json={"instances": [broken] * MAX_BATCH})
+    assert response.status_code == 422
+    body = response.json()
+    assert len(body["detail"]) == MAX_ERROR_ITEMS
+    assert body["error_count"] == len(EXAMPLE_PATIENT) * MAX_BATCH
+    assert len(response.content) < 5_000
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_is_told_what_to_send(
+    client: httpx.Client, content_type: str | None
+) -> None:
+    response = client.post("/predict", **raw(json.dumps(EXAMPLE_PATIENT), content_type))
+    assert response.json()["detail"] == [
+        {
+            "type": "model_attributes_type",
+            "loc": ["body"],
+            "msg": "Send the body as JSON, with Content-Type: application/json",
+        }
+    ]
 
 
 def test_unexpected_exception_is_500_without_traceback(
@@ -297,6 +374,59 @@ def test_openapi_document_describes_the_contract(client: httpx.Client) -> None:
     assert contains(document["paths"]["/predict"], EXAMPLE_PATIENT) or contains(
         schemas["Patient"], EXAMPLE_PATIENT
     )
+
+
+def openapi_documents(settings: Settings, api_key: str | None) -> dict[str, dict[str, Any]]:
+    """Both apps' OpenAPI documents, with or without API_KEY."""
+    settings = settings.model_copy(update={"api_key": SecretStr(api_key) if api_key else None})
+    documents = {}
+    for app in ("flask", "fastapi"):
+        clients = make_client(app, settings)
+        documents[app] = next(clients).get("/openapi.json").json()
+        clients.close()
+    return documents
+
+
+@pytest.mark.parametrize("api_key", [None, "s3cret"], ids=["without API_KEY", "with API_KEY"])
+def test_both_openapi_documents_describe_one_contract(
+    settings: Settings, api_key: str | None
+) -> None:
+    documents = openapi_documents(settings, api_key)
+    titles = {app: document["info"].pop("title") for app, document in documents.items()}
+    assert titles["flask"] != titles["fastapi"]  # the one thing that may differ
+    # Operations, their ids, parameters, bodies, responses and schemas: all of it alike.
+    assert documents["flask"] == documents["fastapi"]
+
+
+def test_operation_ids_read_as_the_route_functions(settings: Settings) -> None:
+    document = openapi_documents(settings, None)["fastapi"]
+    ids = {
+        f"{method.upper()} {path}": operation["operationId"]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    assert ids == {
+        "GET /health": "health",
+        "GET /model": "model_card",
+        "POST /predict": "predict",
+        "POST /predict/batch": "predict_batch",
+        "GET /patients/{patient_id}/prediction": "patient_prediction",
+    }
+
+
+@pytest.mark.parametrize("app", ["flask", "fastapi"])
+def test_a_key_is_documented_only_when_the_server_has_one(settings: Settings, app: str) -> None:
+    def secured(document: dict[str, Any]) -> set[str]:
+        return {
+            path
+            for path, item in document["paths"].items()
+            for operation in item.values()
+            if operation.get("security")
+        }
+
+    without, with_key = (openapi_documents(settings, key)[app] for key in (None, "s3cret"))
+    assert secured(without) == set() and "securitySchemes" not in without["components"]
+    assert secured(with_key) == {"/predict", "/predict/batch", "/patients/{patient_id}/prediction"}
 
 
 def contains(tree: Any, target: Any) -> bool:

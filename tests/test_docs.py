@@ -28,3 +28,14 @@ def test_docs_pull_code_from_both_apps() -> None:
     targets = {m["target"] for page in pages() for m in MARKER.finditer(page.read_text())}
     assert any(t.startswith("flask_app/") for t in targets)
     assert any(t.startswith("fastapi_app/") for t in targets)
+
+
+# A command that needs the virtual environment active: shown as .venv/bin/... instead, so that
+# it runs as written in a fresh terminal (or as a make target).
+NEEDS_VENV = re.compile(r"(?<![\w/.-])(?<!-m )(python3? -m |locust -f |pytest -[sm] |gunicorn -c )")
+
+
+@pytest.mark.parametrize("page", [*pages(), ROOT / "README.md"], ids=lambda p: p.name)
+def test_commands_shown_run_as_written(page: Path) -> None:
+    lines = [line for line in page.read_text().splitlines() if NEEDS_VENV.search(line)]
+    assert not lines, f"{page.name}: write .venv/bin/python -m ... (or a make target): {lines}"

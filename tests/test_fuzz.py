@@ -2,12 +2,15 @@
 
 For every operation each app documents, schemathesis generates valid requests (which must be
 accepted) and invalid ones (which must be rejected), and applies all its default checks: no
-5xx, no undocumented status code, content types and bodies that match the document.
+5xx, no undocumented status code (status_code_conformance), invalid data refused
+(negative_data_rejection), content types and bodies that match the document. Both servers run
+twice, without API_KEY and with it, the feature service up behind them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -32,41 +35,55 @@ LAUNCH = {
 
 
 @pytest.fixture(scope="module")
-def live_apps(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, servers.RunningServer]]:
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly trained model, and the servers' logs beside it."""
     from shared_model.train import train
 
     directory = tmp_path_factory.mktemp("fuzz")
     train("auto", directory)
-    # The I/O route needs its upstream; a short delay keeps the fuzzing quick.
-    features = servers.start(
-        servers.feature_service(servers.free_port(), latency_ms=1), log=directory / "features.log"
-    )
-    # With an API key set, so that the documented security is real: schemathesis also sends
-    # requests with a wrong key and checks that they are refused.
-    env = {
-        "MODEL_PATH": str(directory / "model.pkl"),
-        "FEATURE_SERVICE_URL": features.url,
-        "API_KEY": API_KEY,
-    }
+    return directory
+
+
+@pytest.fixture(scope="module")
+def feature_url(fuzz_dir: Path) -> Iterator[str]:
+    """The I/O route's upstream, up for the whole run; a short delay keeps the fuzzing quick."""
+    spec = servers.feature_service(servers.free_port(), latency_ms=1)
+    features = servers.start(spec, log=fuzz_dir / "features.log")
+    yield features.url
+    features.stop()
+
+
+@pytest.fixture(scope="module", params=[None, API_KEY], ids=["without API_KEY", "with API_KEY"])
+def live_apps(
+    request: pytest.FixtureRequest, fuzz_dir: Path, feature_url: str
+) -> Iterator[tuple[dict[str, servers.RunningServer], dict[str, str]]]:
+    """Both real servers, without a key and then with one: their documents differ (security),
+    and with a key schemathesis also sends requests without it and checks they are refused."""
+    api_key: str | None = request.param
+    env = {"MODEL_PATH": str(fuzz_dir / "model.pkl"), "FEATURE_SERVICE_URL": feature_url}
+    if api_key:
+        env["API_KEY"] = api_key
+    logs = {name: fuzz_dir / f"{name}-{'key' if api_key else 'open'}.log" for name in LAUNCH}
     running = {
-        name: servers.start(launch(servers.free_port(), env), log=directory / f"{name}.log")
+        name: servers.start(launch(servers.free_port(), env), log=logs[name])
         for name, launch in LAUNCH.items()
     }
-    yield running
-    servers.stop_all([features, *running.values()])
-    for name in running:
-        log = (directory / f"{name}.log").read_text()
-        assert "Traceback" not in log, log[-3000:]
+    yield running, ({"X-API-Key": api_key} if api_key else {})
+    servers.stop_all(running.values())
+    for log in logs.values():
+        text = log.read_text()
+        assert "Traceback" not in text, text[-3000:]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("app", LAUNCH)
 def test_app_keeps_its_documented_contract(
-    live_apps: dict[str, servers.RunningServer], app: str, mode: GenerationMode
+    live_apps: tuple[dict[str, servers.RunningServer], dict[str, str]],
+    app: str,
+    mode: GenerationMode,
 ) -> None:
-    schema = schemathesis.openapi.from_url(f"{live_apps[app].url}/openapi.json")
+    running, headers = live_apps
+    schema = schemathesis.openapi.from_url(f"{running[app].url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 4
 
@@ -80,6 +97,6 @@ def test_app_keeps_its_documented_contract(
         @FUZZ
         @given(case=operation.as_strategy(mode))
         def conforms(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers={"X-API-Key": API_KEY})
+            case.call_and_validate(headers=headers)
 
         conforms()

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from benchmarks import servers
 from shared_model.schemas import EXAMPLE_PATIENT
 from shared_model.settings import Settings
+from tests.test_contract import method_differences
 
 KEY = "correct horse battery staple"
 JSON = {"content-type": "application/json"}
@@ -65,6 +66,13 @@ def test_both_apps_order_key_and_body_checks_alike(
     answers = [post(c, None, **dict(request_)) for c in both_clients.values()]
     flask, fastapi = ((a.status_code, a.json()) for a in answers)
     assert flask == fastapi
+
+
+def test_both_apps_answer_every_method_alike_with_a_key(
+    both_clients: dict[str, httpx.Client],
+) -> None:
+    # The key check must not come before routing in one app and after it in the other.
+    assert not method_differences(both_clients)
 
 
 def test_openapi_documents_the_key(client: httpx.Client) -> None:

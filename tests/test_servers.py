@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def test_real_server_serves_the_contract_and_stops_cleanly(
             assert broken.status_code == 422
             # the worker that saw the hostile body is still serving
             assert http.post("/predict", json=EXAMPLE_PATIENT).json() == answer.json()
+            # HEAD as GET without a body, OPTIONS refused, over real HTTP too
+            head = http.head("/health")
+            assert (head.status_code, head.content) == (200, b"")
+            options = http.options("/predict")
+            assert (options.status_code, options.headers["allow"]) == (405, "POST")
     finally:
         code = server.stop()
     # Gunicorn exits 0. Uvicorn finishes its shutdown, then re-raises the SIGTERM it caught so
@@ -94,6 +100,15 @@ def test_make_serve_fastapi_starts_uvicorn_with_the_lab_s_limits() -> None:
     assert "$(UVICORN_LIMITS)" in makefile.split("serve-fastapi:", 1)[1].split("\n\n", 1)[0]
 
 
+def test_make_serve_flask_and_serve_fastapi_start_as_many_workers() -> None:
+    # The two commands a student runs side by side start like for like: WORKERS (1) each.
+    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
+    assert "\nWORKERS ?= 1\n" in makefile
+    for target in ("serve-fastapi:", "serve-flask:"):
+        recipe = makefile.split(target, 1)[1].split("\n\n", 1)[0]
+        assert "--workers $(WORKERS)" in recipe, target
+
+
 @pytest.mark.parametrize("name", LAUNCHERS)
 def test_real_server_limits_bodies_of_declared_and_unknown_length(
     name: str, settings: Settings, tmp_path: Path
@@ -126,3 +141,15 @@ def test_real_server_limits_bodies_of_declared_and_unknown_length(
         assert httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT).json() == answer.json()
     finally:
         server.stop()
+
+
+def test_a_port_left_in_time_wait_is_free_but_a_listening_one_is_not() -> None:
+    # What `make run` sees right after Ctrl-C: the servers are gone, their connections not yet.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            assert not servers.port_is_free(port)  # something listens
+            accepted.close()  # the server side closes first, so its end waits in TIME_WAIT
+            client.recv(1)
+    assert servers.port_is_free(port)

@@ -1,0 +1,90 @@
+"""The lab's per-request layer around the app: request IDs, load shedding, metrics, access lines.
+
+One WSGI middleware around Flask, as the FastAPI app has one ASGI middleware
+(fastapi_app/middleware.py), rather than Flask's before/after_request hooks: each hook costs a
+lookup through Flask's context-local proxies on every request. The body limit sits on the
+request class (flask_app/request.py) and Werkzeug answers HEAD as GET by itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from flask import Response
+from flask_openapi3 import OpenAPI
+from werkzeug.wsgi import get_path_info
+
+from flask_app.request import pop_route_template
+from shared_model.observability import (
+    UNMATCHED_ROUTE,
+    access_logger,
+    log_access,
+    observe,
+    render_metrics,
+    request_id,
+)
+from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
+
+
+class LabMiddleware:
+    """For every request, in this order:
+
+    1. take the client's X-Request-ID if it is safe, else make one, and echo it on the answer;
+    2. past MAX_IN_FLIGHT requests in this worker, answer a JSON 503 at once, before routing or
+       parsing. It bites where one worker serves many requests at once (gthread, gevent,
+       Granian); what waits for a sync worker waits in the listen backlog, where only a proxy in
+       front can shed it (docs/production-checklist.md);
+    3. once answered, count it in the metrics and write its access line.
+    """
+
+    def __init__(self, app: OpenAPI, max_in_flight: int) -> None:
+        self.app = app.wsgi_app
+        self.json = app.json  # makes the 503 as jsonify would, without an app context
+        self.limit = InFlightLimit(max_in_flight)
+        self.log = access_logger()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
+        status = 500
+
+        def start_with_id(code: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            nonlocal status
+            status = int(code[:3])
+            headers.append(("X-Request-ID", rid))
+            return start_response(code, headers, *exc_info)
+
+        counted = self.limit.applies_to(environ.get("PATH_INFO", ""))
+        try:
+            if counted:
+                try:
+                    self.limit.enter()
+                except Overloaded as busy:
+                    counted = False
+                    response = self.json.response(detail=busy.detail)
+                    response.status_code = 503
+                    response.headers.update(RETRY_AFTER)
+                    return response(environ, start_with_id)
+            return self.app(environ, start_with_id)
+        finally:
+            # Flask builds the whole body before it returns, so the clock stops here.
+            if counted:
+                self.limit.leave()
+            seconds = time.perf_counter() - started
+            template = pop_route_template(environ) or UNMATCHED_ROUTE
+            method = environ["REQUEST_METHOD"]
+            observe(template, method, status, seconds)
+            log_access(self.log, rid, method, get_path_info(environ), status, seconds)
+
+
+def install_middleware(app: OpenAPI, max_in_flight: int) -> None:
+    """The middleware above, outermost, and GET /metrics for Prometheus (not in the API docs)."""
+    app.wsgi_app = LabMiddleware(app, max_in_flight)  # type: ignore[method-assign]
+
+    @app.get("/metrics", doc_ui=False)  # not part of the API contract, as in FastAPI
+    def metrics() -> Response:
+        body, content_type = render_metrics()
+        return Response(body, content_type=content_type)
