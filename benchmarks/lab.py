@@ -38,7 +38,7 @@ def curl_line(url: str) -> str:
 
 
 def is_access_line(line: str) -> bool:
-    """The apps' one JSON line per request (shared_model/observability.py's log_access)."""
+    """The apps' one JSON line per request (shared_model/serving/request_ids.py's log_access)."""
     return line.startswith("{") and '"request_id"' in line
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.servers import ROOT
 from shared_model.predictor import ModelLoadError, Predictor
-from shared_model.settings import get_settings
+from shared_model.serving.settings import get_settings
 from shared_model.train import train
 
 DEFAULT_CACHE = ROOT / "benchmarks" / "results" / "models"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import loadgen, matrix, measure, models, provenance, report, servers
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 DEFAULT_OUTPUT = servers.ROOT / "benchmarks" / "results" / "runs"
 

@@ -21,7 +21,7 @@ os.environ.setdefault("ACCESS_LOG", "0")  # one log line per request would disto
 import httpx
 
 from shared_model.data import held_out_patients
-from shared_model.settings import get_settings
+from shared_model.serving.settings import get_settings
 
 # (label, file fragment, function name): cumulative time of that function per request.
 PLACES = (

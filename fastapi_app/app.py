@@ -14,12 +14,11 @@ from fastapi_app.errors import install_error_handlers
 from fastapi_app.middleware import install_middleware
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
-from shared_model.async_feature_client import AsyncFeatureClient
-from shared_model.microbatch import BatchedPredictor
-from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
 from shared_model.schemas import API_SUMMARY
-from shared_model.settings import Settings, get_settings
+from shared_model.serving.async_feature_client import AsyncFeatureClient
+from shared_model.serving.model import ServedModel
+from shared_model.serving.settings import Settings, get_settings
 
 TITLE = "Diabetes progression model (FastAPI)"
 
@@ -32,19 +31,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Loaded here, not at import: each worker process loads its own copy on start-up,
         # and a bad model stops the server before it accepts a single request.
         predictor = Predictor.load(settings.model_path)
-        set_model_info(predictor.model_version, predictor.card.name)
         async with AsyncExitStack() as resources:
             # The aiohttp session (one connection pool) belongs to this worker's event loop,
             # so it is made here, inside it, and closed with it.
             features = await resources.enter_async_context(AsyncFeatureClient(settings))
-            runs: Predictor | BatchedPredictor = predictor
-            if settings.microbatch_max_size:  # + micro-batching: requests share model calls
-                runs = BatchedPredictor(predictor, settings)
-                resources.push_async_callback(asyncio.to_thread, runs.close)
+            # Metrics on every answer, and + micro-batching when MICROBATCH_MAX_SIZE is set.
+            served = ServedModel(predictor, settings)
+            resources.push_async_callback(asyncio.to_thread, served.close)
             state: dict[str, object] = {
                 "predictor": predictor,
                 "features": features,
-                "model_runner": ModelRunner(runs),
+                "model_runner": ModelRunner(served),
             }
             if settings.lab_pitfalls:
                 state["pitfalls"] = await resources.enter_async_context(open_pitfalls(settings))

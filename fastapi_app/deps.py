@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from shared_model.async_feature_client import AsyncFeatureClient
-from shared_model.microbatch import BatchedPredictor
 from shared_model.predictor import Predictor
 from shared_model.schemas import BatchPredictResponse, Patient, PredictResponse
+from shared_model.serving.async_feature_client import AsyncFeatureClient
+from shared_model.serving.model import ServedModel
 
 
 class ModelRunner:
@@ -22,17 +22,17 @@ class ModelRunner:
     shared with the requests that arrived together, and holds no thread while it waits.
     """
 
-    def __init__(self, predictor: Predictor | BatchedPredictor) -> None:
-        self.predictor = predictor
+    def __init__(self, served: ServedModel) -> None:
+        self.served = served
 
     async def predict(self, patient: Patient) -> PredictResponse:
-        if isinstance(self.predictor, BatchedPredictor):
-            return await self.predictor.apredict(patient)
-        return await run_in_threadpool(self.predictor.predict, patient)
+        if self.served.batcher is not None:
+            return await self.served.apredict(patient)
+        return await run_in_threadpool(self.served.predict, patient)
 
     async def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
         # Already one vectorized model call: batching has nothing to add.
-        return await run_in_threadpool(self.predictor.predict_batch, patients)
+        return await run_in_threadpool(self.served.predict_batch, patients)
 
 
 # The getters below are `async def` although they await nothing: FastAPI runs a plain `def`

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shared_model.errors import (
+from shared_model.serving.errors import (
     INTERNAL_ERROR_DETAIL,
     ServiceError,
     allow_header,
@@ -19,7 +19,7 @@ from shared_model.errors import (
     status_detail,
     validation_error_body,
 )
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 log = logging.getLogger(__name__)
 

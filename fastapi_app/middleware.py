@@ -13,17 +13,11 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared_model.errors import body_too_large_detail
-from shared_model.observability import (
-    UNMATCHED_ROUTE,
-    access_logger,
-    log_access,
-    observe,
-    render_metrics,
-    request_id,
-)
-from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
-from shared_model.settings import Settings
+from shared_model.serving.errors import body_too_large_detail
+from shared_model.serving.load_shedding import RETRY_AFTER, InFlightLimit, Overloaded
+from shared_model.serving.metrics import UNMATCHED_ROUTE, observe, render_metrics
+from shared_model.serving.request_ids import access_logger, log_access, request_id
+from shared_model.serving.settings import Settings
 
 
 class LabMiddleware:

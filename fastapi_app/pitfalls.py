@@ -25,10 +25,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 
 from fastapi_app.deps import ModelRunnerDep, PredictorDep
-from shared_model.feature_client import FeatureClient
 from shared_model.predictor import Predictor
 from shared_model.schemas import PatientId, PredictRequest, PredictResponse
-from shared_model.settings import Settings
+from shared_model.serving.feature_client import FeatureClient
+from shared_model.serving.settings import Settings
 
 TAG = "pitfalls: what not to copy (LAB_PITFALLS=1)"
 

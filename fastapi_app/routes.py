@@ -20,7 +20,7 @@ from shared_model.schemas import (
     PredictResponse,
     batch_request_model,
 )
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 # The error answers each route documents (shared_model/schemas.py says what each one means):
 # 401 wrong key, 413 body too large, 422 breaks the contract, 503 busy.

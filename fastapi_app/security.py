@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Security, params
 from fastapi.security import APIKeyHeader
 
-from shared_model.security import (
+from shared_model.serving.api_key import (
     API_KEY_DESCRIPTION,
     API_KEY_HEADER,
     API_KEY_SCHEME,
     check_api_key,
 )
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 # auto_error=False: a missing header reaches check_api_key, which answers the contract's 401
 # (FastAPI's own answer would be a 403 in another shape).

@@ -13,12 +13,11 @@ from flask_app.middleware import install_middleware
 from flask_app.request import LabRequest
 from flask_app.routes import create_blueprint
 from flask_app.security import security_schemes
-from shared_model.feature_client import FeatureClient
-from shared_model.microbatch import BatchedPredictor
-from shared_model.observability import set_model_info
 from shared_model.predictor import Predictor
 from shared_model.schemas import API_SUMMARY, ValidationErrorResponse
-from shared_model.settings import Settings, get_settings
+from shared_model.serving.feature_client import FeatureClient
+from shared_model.serving.model import ServedModel
+from shared_model.serving.settings import Settings, get_settings
 
 TITLE = "Diabetes progression model (Flask)"
 
@@ -47,13 +46,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.config["SETTINGS"] = settings
     # Loaded once when the app is created: under Gunicorn with preload_app the master loads
     # it before forking, and every worker shares those pages copy-on-write.
-    predictor: Predictor | BatchedPredictor = Predictor.load(settings.model_path)
-    set_model_info(predictor.model_version, predictor.card.name)
-    if settings.microbatch_max_size:
-        # + micro-batching: under a threaded worker (gthread), threads whose requests arrive
-        # together wait for one shared model call. Its thread starts in each worker, after the fork.
-        predictor = BatchedPredictor(predictor, settings)
-    app.extensions["predictor"] = predictor
+    # Metrics on every answer, and + micro-batching when MICROBATCH_MAX_SIZE is set: under a
+    # threaded worker (gthread), threads whose requests arrive together share one model call.
+    app.extensions["model"] = ServedModel(Predictor.load(settings.model_path), settings)
     # One blocking client for the app's life. Its connection pool is made on first use in
     # each worker, after the fork (and after gevent's patching); gthread threads share it.
     app.extensions["features"] = FeatureClient(settings)

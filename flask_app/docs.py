@@ -23,7 +23,7 @@ from shared_model.schemas import (
     batch_request_model,
     error_model,
 )
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 SCHEMAS = "#/components/schemas/"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})

@@ -13,7 +13,8 @@ from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from shared_model.errors import (
+from shared_model.schemas import PatientPath
+from shared_model.serving.errors import (
     INTERNAL_ERROR_DETAIL,
     InvalidBody,
     ServiceError,
@@ -22,7 +23,6 @@ from shared_model.errors import (
     status_detail,
     validation_error_body,
 )
-from shared_model.schemas import PatientPath
 
 log = logging.getLogger(__name__)
 

@@ -18,15 +18,9 @@ from flask_openapi3 import OpenAPI
 from werkzeug.wsgi import get_path_info
 
 from flask_app.request import pop_route_template
-from shared_model.observability import (
-    UNMATCHED_ROUTE,
-    access_logger,
-    log_access,
-    observe,
-    render_metrics,
-    request_id,
-)
-from shared_model.overload import RETRY_AFTER, InFlightLimit, Overloaded
+from shared_model.serving.load_shedding import RETRY_AFTER, InFlightLimit, Overloaded
+from shared_model.serving.metrics import UNMATCHED_ROUTE, observe, render_metrics
+from shared_model.serving.request_ids import access_logger, log_access, request_id
 
 
 class LabMiddleware:

@@ -10,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import Rule
 from werkzeug.utils import cached_property
 
-from shared_model.errors import parse_json_object
+from shared_model.serving.errors import parse_json_object
 
 # Where a request leaves itself for the WSGI middlewares around Flask. Werkzeug's own
 # environ["werkzeug.request"] is cleared by Flask before the response goes back out.

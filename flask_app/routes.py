@@ -13,8 +13,6 @@ from pydantic import BaseModel
 from flask_app.docs import error_responses, operation_id
 from flask_app.security import api_key_requirement, require_api_key
 from shared_model.card import ModelCard
-from shared_model.feature_client import FeatureClient
-from shared_model.predictor import Predictor
 from shared_model.schemas import (
     BatchPredictResponse,
     HealthResponse,
@@ -23,7 +21,9 @@ from shared_model.schemas import (
     PredictResponse,
     batch_request_model,
 )
-from shared_model.settings import Settings
+from shared_model.serving.feature_client import FeatureClient
+from shared_model.serving.model import ServedModel
+from shared_model.serving.settings import Settings
 
 # The error answers each route documents (shared_model/schemas.py says what each one means):
 # 401 wrong key, 413 body too large, 422 breaks the contract, 503 busy.
@@ -33,8 +33,8 @@ BUSY = error_responses(503)
 UPSTREAM_ERRORS = error_responses(401, 404, 422, 502, 503, 504)
 
 
-def predictor() -> Predictor:
-    return current_app.extensions["predictor"]
+def model() -> ServedModel:
+    return current_app.extensions["model"]
 
 
 def features() -> FeatureClient:
@@ -62,19 +62,19 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
 
     @bp.get("/health", responses={200: HealthResponse})
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model_version": predictor().model_version}
+        return {"status": "ok", "model_version": model().model_version}
 
     @bp.get("/model", responses={200: ModelCard, **BUSY})
     def model_card() -> Response:
-        return as_json(predictor().card)
+        return as_json(model().card)
 
     @bp.post("/predict", responses={200: PredictResponse, **BODY_ERRORS}, security=KEY)
     def predict(body: PredictRequest) -> Response:
-        return as_json(predictor().predict(body))
+        return as_json(model().predict(body))
 
     @bp.post("/predict/batch", responses={200: BatchPredictResponse, **BODY_ERRORS}, security=KEY)
     def predict_batch(body: BatchPredictRequest) -> Response:
-        return as_json(predictor().predict_batch(body.instances))
+        return as_json(model().predict_batch(body.instances))
 
     prediction_responses = {200: PredictResponse, **UPSTREAM_ERRORS}
 
@@ -83,6 +83,6 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
         # The worker (or its thread) is held for the whole round trip: with 50 ms upstream,
         # one sync worker answers at most 1 / 0.05 s = 20 of these a second (Little's law).
         patient = features().fetch(path.patient_id)
-        return as_json(predictor().predict(patient))
+        return as_json(model().predict(patient))
 
     return bp

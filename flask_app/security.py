@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from shared_model.security import (
+from shared_model.serving.api_key import (
     API_KEY_DESCRIPTION,
     API_KEY_HEADER,
     API_KEY_SCHEME,
@@ -15,7 +15,7 @@ from shared_model.security import (
     check_api_key,
     raise_if_undecodable_json,
 )
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 
 def security_schemes(settings: Settings) -> dict[str, Any]:

@@ -1,1 +1,5 @@
-"""The lab's one library: data contract, settings, training, the predictor. Knows no HTTP."""
+"""The model and its contract: schemas, model card, data, training, the predictor.
+
+Imports no web framework, HTTP client or metrics library; what serving adds lives in
+shared_model.serving.
+"""

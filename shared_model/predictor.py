@@ -18,7 +18,6 @@ import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
 from shared_model.card import ModelCard, sha256_of
-from shared_model.observability import observe_predictions
 from shared_model.schemas import (
     FEATURE_NAMES,
     BatchPredictResponse,
@@ -103,7 +102,6 @@ class Predictor:
         # scan. config_context is per thread, which is why it is set here and not at import.
         with sklearn.config_context(assume_finite=True):
             predictions = self.estimator.predict(np.array(rows, dtype=np.float64))
-        observe_predictions(predictions)
         return [float(value) for value in predictions], [self._range_warnings(r) for r in rows]
 
     def _range_warnings(self, row: list[float]) -> list[str]:

@@ -30,7 +30,9 @@ from sklearn.preprocessing import StandardScaler
 from shared_model.card import CandidateScore, FeatureSpec, Metrics, ModelCard, sha256_of
 from shared_model.data import SEED, TARGET_DESCRIPTION, Split, load_split
 from shared_model.schemas import FEATURE_NAMES, Patient
-from shared_model.settings import PACKAGE_DIR
+
+# model.pkl and model_card.json are written beside this code unless told otherwise.
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 CV_FOLDS = 5
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared_model.microbatch import BatchedPredictor
 from shared_model.predictor import Predictor
 from shared_model.schemas import EXAMPLE_PATIENT
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 from shared_model.train import train
 
 
@@ -77,8 +76,7 @@ def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
         finally:
             # Flask has no shutdown hook: in a server, the process's exit closes these.
             app.extensions["features"].close()
-            if isinstance(app.extensions["predictor"], BatchedPredictor):
-                app.extensions["predictor"].close()
+            app.extensions["model"].close()
     else:
         from fastapi.testclient import TestClient
 

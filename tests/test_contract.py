@@ -15,10 +15,9 @@ from pydantic import SecretStr
 
 from shared_model.card import ModelCard
 from shared_model.data import held_out_patients
-from shared_model.errors import MAX_ERROR_ITEMS
 from shared_model.predictor import Predictor
-from shared_model.schemas import EXAMPLE_PATIENT, Patient
-from shared_model.settings import Settings
+from shared_model.schemas import EXAMPLE_PATIENT, MAX_ERROR_ITEMS, Patient
+from shared_model.serving.settings import Settings
 from tests.conftest import make_client
 
 JSON = {"content-type": "application/json"}

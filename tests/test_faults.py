@@ -21,7 +21,7 @@ import pytest
 
 from benchmarks import servers
 from shared_model.schemas import EXAMPLE_PATIENT
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from benchmarks import servers
 from shared_model.schemas import EXAMPLE_PATIENT
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 from tests.test_contract import method_differences
 
 KEY = "correct horse battery staple"

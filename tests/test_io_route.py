@@ -22,7 +22,7 @@ from benchmarks import servers
 from shared_model.data import load_data, row_to_patient
 from shared_model.predictor import Predictor
 from shared_model.schemas import Patient
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 from tests.conftest import APPS, make_client, run_feature_service
 
 ROUTE = "/patients/{}/prediction"

@@ -16,9 +16,14 @@ from typing import Any
 
 import pytest
 
-from shared_model.microbatch import BatcherClosed, BatchSizeMismatch, MicroBatcher, QueueFull
 from shared_model.predictor import Predictor
 from shared_model.schemas import Patient
+from shared_model.serving.microbatch import (
+    BatcherClosed,
+    BatchSizeMismatch,
+    MicroBatcher,
+    QueueFull,
+)
 
 HANG_GUARD_S = 30  # only a batcher that never flushes gets near this
 

@@ -20,7 +20,7 @@ import pytest
 from shared_model.data import held_out_patients
 from shared_model.predictor import PredictedRows, Predictor
 from shared_model.schemas import Patient
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 from tests.conftest import make_client
 
 ONE_HOUR_MS = 3_600_000

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from shared_model.data import held_out_patients
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 from tests.conftest import make_client
 
 CPU_ROUTES = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from shared_model.errors import ServiceError
+from shared_model.serving.errors import ServiceError
 
 NEVER_SHED = frozenset({"/health", "/metrics"})
 # A 503 with Retry-After tells well-behaved clients (and proxies) when to come back.

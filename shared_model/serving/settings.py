@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import AnyHttpUrl, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL_PATH = PACKAGE_DIR / "model.pkl"
+# The model and its card live beside the model code, in shared_model/.
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model.pkl"
 
 
 class Settings(BaseSettings):
@@ -25,7 +25,7 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1, description="Largest request body accepted; larger gets 413."
     )
     # Per worker process. Far above what the lab's load tests send (64 users), so it only
-    # shows in a flood; shared_model/overload.py says why the apps count and not the server.
+    # shows in a flood; serving/load_shedding.py says why the apps count and not the server.
     max_in_flight: int = Field(
         default=1000,
         ge=0,

@@ -17,11 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-ErrorItem = dict[str, Any]
+from shared_model.schemas import MAX_ERROR_ITEMS
 
-# A body with thousands of bad values (a batch of 1000 broken patients) still gets a small
-# answer: the first MAX_ERROR_ITEMS problems, and how many there were in all.
-MAX_ERROR_ITEMS = 20
+ErrorItem = dict[str, Any]
 
 
 class InvalidBody(Exception):

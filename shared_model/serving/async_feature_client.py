@@ -12,7 +12,8 @@ from typing import Self
 
 import aiohttp
 
-from shared_model.features import (
+from shared_model.schemas import Patient
+from shared_model.serving.features import (
     KEEPALIVE_EXPIRY_S,
     FeatureServiceBadAnswer,
     FeatureServiceTimeout,
@@ -20,8 +21,7 @@ from shared_model.features import (
     feature_url,
     patient_from_answer,
 )
-from shared_model.schemas import Patient
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 
 class AsyncFeatureClient:

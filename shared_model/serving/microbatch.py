@@ -36,10 +36,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from shared_model.errors import ServiceError
-from shared_model.predictor import Predictor
-from shared_model.schemas import BatchPredictResponse, Patient, PredictResponse
-from shared_model.settings import Settings
+from shared_model.serving.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -231,34 +228,3 @@ class MicroBatcher(Generic[Item, Result]):
             log.warning("a batch of %d failed (%r); retrying it in halves", len(items), exc)
             middle = len(items) // 2
             return self._isolate(items[:middle]) + self._isolate(items[middle:])
-
-
-class BatchedPredictor:
-    """A Predictor whose single predictions share model calls ("+ micro-batching").
-
-    It answers what a Predictor answers; only ``predict`` (and ``apredict``) go through the
-    batcher. Batches of instances are one model call already, so they go straight through.
-    """
-
-    def __init__(self, predictor: Predictor, settings: Settings) -> None:
-        self.predictor = predictor
-        self.card = predictor.card
-        self.model_version = predictor.model_version
-        self.batcher: MicroBatcher[Patient, PredictResponse] = MicroBatcher(
-            predictor.predict_each,
-            max_size=settings.microbatch_max_size,
-            max_wait_s=settings.microbatch_max_wait_ms / 1000,
-            max_queue=settings.microbatch_max_queue,
-        )
-
-    def predict(self, patient: Patient) -> PredictResponse:
-        return self.batcher.predict(patient)
-
-    async def apredict(self, patient: Patient) -> PredictResponse:
-        return await self.batcher.apredict(patient)
-
-    def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
-        return self.predictor.predict_batch(patients)
-
-    def close(self) -> None:
-        self.batcher.close()

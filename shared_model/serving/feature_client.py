@@ -13,7 +13,8 @@ import os
 
 import httpx
 
-from shared_model.features import (
+from shared_model.schemas import Patient
+from shared_model.serving.features import (
     KEEPALIVE_EXPIRY_S,
     FeatureServiceBadAnswer,
     FeatureServiceTimeout,
@@ -21,8 +22,7 @@ from shared_model.features import (
     feature_url,
     patient_from_answer,
 )
-from shared_model.schemas import Patient
-from shared_model.settings import Settings
+from shared_model.serving.settings import Settings
 
 
 class FeatureClient:

@@ -6,7 +6,7 @@ import hmac
 
 from pydantic import SecretStr
 
-from shared_model.errors import ServiceError, decode_json, is_json_content_type
+from shared_model.serving.errors import ServiceError, decode_json, is_json_content_type
 
 API_KEY_HEADER = "X-API-Key"
 # How both OpenAPI documents name and explain the key, when the server sets one.

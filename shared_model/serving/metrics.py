@@ -1,4 +1,4 @@
-"""Metrics, request IDs and access-log lines, shared by both apps so both report alike.
+"""Prometheus metrics, shared by both apps so both report alike.
 
 Prometheus metrics work with one worker process or many: when PROMETHEUS_MULTIPROC_DIR is
 set (the lab's launchers and flask_app/gunicorn.conf.py set it), every worker writes its
@@ -9,12 +9,7 @@ which is right for a single process and wrong for several.
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import os
-import random
-import re
-import sys
 from collections.abc import Sequence
 
 from prometheus_client import (
@@ -52,20 +47,7 @@ MODEL_INFO = Gauge(
     multiprocess_mode="max",
 )
 
-# A request ID we accept from a client: short, and nothing that could forge a log line.
-_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 UNMATCHED_ROUTE = "<unmatched>"
-
-
-def request_id(header_value: str | None) -> str:
-    """The client's X-Request-ID when it is safe to echo and log, else a new one."""
-    if header_value and _SAFE_ID.fullmatch(header_value):
-        return header_value
-    # Not uuid.uuid4(): it reads os.urandom, a syscall that releases the GIL, and under load the
-    # event loop then waits for the threadpool's threads to hand the GIL back (a "convoy"): it
-    # measured at a third of the loop thread's time. An ID needs to be unique, not secret;
-    # `random` is seeded from os.urandom at start-up and reseeded in every forked worker.
-    return f"{random.getrandbits(128):032x}"
 
 
 # Label values must come from a small, fixed set: each new combination is a new time series,
@@ -106,33 +88,3 @@ def render_metrics() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def access_logger() -> logging.Logger:
-    """One JSON line per request on stdout; ACCESS_LOG=0 turns it off (benchmarks do)."""
-    logger = logging.getLogger("lab.access")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
-        enabled = os.environ.get("ACCESS_LOG", "1") != "0"
-        logger.setLevel(logging.INFO if enabled else logging.WARNING)
-    return logger
-
-
-def log_access(
-    logger: logging.Logger, request_id_: str, method: str, path: str, status: int, seconds: float
-) -> None:
-    if logger.isEnabledFor(logging.INFO):
-        logger.info(
-            json.dumps(
-                {
-                    "request_id": request_id_,
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                }
-            )
-        )

@@ -1,7 +1,7 @@
 """The feature service's contract as both apps see it: its URL, its answers, its failures.
 
-The two HTTP clients (shared_model.feature_client, blocking, and .async_feature_client) differ
-in how they wait; everything they must agree on lives here once, so that both apps answer a
+The two HTTP clients (feature_client, blocking, and async_feature_client, beside this module)
+differ in how they wait; everything they must agree on lives here once, so that both apps answer a
 missing patient, a service that is down and a service that is too slow with the same status
 and the same detail.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from shared_model.errors import ServiceError
 from shared_model.schemas import Patient
-from shared_model.settings import Settings
+from shared_model.serving.errors import ServiceError
+from shared_model.serving.settings import Settings
 
 # Idle connections are dropped after this long: shorter than the keep-alive of the servers
 # they talk to (Uvicorn's is 5 s), so a client never reuses a connection the server is closing.

@@ -1,0 +1,60 @@
+"""The model as both apps serve it: every answer counted in the metrics, and, with
+MICROBATCH_MAX_SIZE set ("+ micro-batching"), single predictions shared out by the batcher."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared_model.predictor import Predictor
+from shared_model.schemas import BatchPredictResponse, Patient, PredictResponse
+from shared_model.serving.metrics import observe_predictions, set_model_info
+from shared_model.serving.microbatch import MicroBatcher
+from shared_model.serving.settings import Settings
+
+
+class ServedModel:
+    """Answers what a Predictor answers, for one app process.
+
+    Plain, each call is one model call in the caller's thread. Batched, `predict` waits (a
+    thread) and `apredict` awaits (a coroutine) a model call shared with whatever arrived
+    together; a batch of instances is one model call already, so it goes straight through.
+    """
+
+    def __init__(self, predictor: Predictor, settings: Settings) -> None:
+        self.predictor = predictor
+        self.card = predictor.card
+        self.model_version = predictor.model_version
+        self.batcher: MicroBatcher[Patient, PredictResponse] | None = None
+        if settings.microbatch_max_size:
+            self.batcher = MicroBatcher(
+                self._predict_each,
+                max_size=settings.microbatch_max_size,
+                max_wait_s=settings.microbatch_max_wait_ms / 1000,
+                max_queue=settings.microbatch_max_queue,
+            )
+        set_model_info(predictor.model_version, predictor.card.name)
+
+    def predict(self, patient: Patient) -> PredictResponse:
+        if self.batcher is not None:
+            return self.batcher.predict(patient)
+        return self._predict_each([patient])[0]
+
+    async def apredict(self, patient: Patient) -> PredictResponse:
+        """Batched only: the answer, awaited without holding a thread."""
+        assert self.batcher is not None, "apredict needs MICROBATCH_MAX_SIZE > 0"
+        return await self.batcher.apredict(patient)
+
+    def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
+        answer = self.predictor.predict_batch(patients)
+        observe_predictions(answer.predictions)
+        return answer
+
+    def close(self) -> None:
+        """Finish the batches under way and stop the batching thread, if there is one."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def _predict_each(self, patients: list[Patient]) -> list[PredictResponse]:
+        answers = self.predictor.predict_each(patients)
+        observe_predictions([answer.prediction for answer in answers])
+        return answers
