@@ -94,7 +94,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env.update({PORT_VARIABLES[service]: str(port) for service, port in ports.items()})
         urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
         lab = Stack(engine, env, urls)
-        cleanup.callback(lab.compose, "down", "--volumes", "--remove-orphans", "--timeout", "10")
+        down = ("down", "--volumes", "--remove-orphans", "--timeout", "10")
+        lab.compose(*down)  # what an interrupted earlier run may have left behind
+        cleanup.callback(lab.compose, *down)
         lab.compose("up", "-d", "--no-build")
         wait_until_answering(lab)
         yield lab
