@@ -38,10 +38,19 @@ def source_of(target: str) -> str:
     raise LookupError(f"{name} not found in {path}")
 
 
+def fence_language(target: str) -> str:
+    """The code block's language, so a page colours a Dockerfile or a YAML file as one."""
+    path = Path(target.partition("::")[0])
+    if path.name == "Dockerfile":
+        return "dockerfile"
+    return {".yaml": "yaml", ".yml": "yaml"}.get(path.suffix, "python")
+
+
 def render(page: str) -> str:
     def replace(match: re.Match[str]) -> str:
         code = source_of(match["target"])
-        return f"{match['open']}```python\n{code}\n```\n{match['close']}"
+        language = fence_language(match["target"])
+        return f"{match['open']}```{language}\n{code}\n```\n{match['close']}"
 
     return MARKER.sub(replace, page)
 

@@ -1,0 +1,40 @@
+"""The Docker files keep the lab's promises, read without an engine: loopback ports, CPU limits."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from benchmarks.servers import ROOT, UVICORN_LIMITS
+
+COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def dockerfile_instruction(keyword: str) -> str:
+    """The last instruction with this keyword, its continuation lines joined."""
+    joined = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line for line in joined.splitlines() if line.startswith(keyword + " ")]
+    return lines[-1].removeprefix(keyword + " ").strip()
+
+
+def test_the_image_s_default_command_is_uvicorn_with_the_lab_s_limits() -> None:
+    command = json.loads(dockerfile_instruction("CMD"))
+    assert command[:2] == ["uvicorn", "fastapi_app.main:app"]
+    assert " ".join(UVICORN_LIMITS) in " ".join(command)
+
+
+def test_the_image_runs_as_an_unprivileged_user_with_a_health_check() -> None:
+    assert dockerfile_instruction("USER") == "lab"
+    assert "HEALTH_URL" in dockerfile_instruction("HEALTHCHECK")
+
+
+def test_every_compose_port_is_published_on_loopback_only() -> None:
+    ports = [port for service in COMPOSE["services"].values() for port in service.get("ports", [])]
+    assert ports
+    assert all(port.startswith("127.0.0.1:") for port in ports), ports
+
+
+def test_every_compose_service_has_a_cpu_limit() -> None:
+    for name, service in COMPOSE["services"].items():
+        assert float(service["deploy"]["resources"]["limits"]["cpus"]) > 0, name
