@@ -32,7 +32,9 @@ def test_docs_pull_code_from_both_apps() -> None:
 
 # A command that needs the virtual environment active: shown as .venv/bin/... instead, so that
 # it runs as written in a fresh terminal (or as a make target).
-NEEDS_VENV = re.compile(r"(?<![\w/\\.-])(?<!-m )(python3? -m |locust -f |pytest -[sm] |gunicorn -c )")
+NEEDS_VENV = re.compile(
+    r"(?<![\w/\\.-])(?<!-m )(python3? -m |locust -f |pytest -[sm] |gunicorn -c )"
+)
 
 
 def shell_lines(text: str) -> list[str]:
