@@ -70,14 +70,14 @@ def add_arguments(parser: Any) -> None:
         "--batch-size",
         type=int,
         default=DEFAULT_BATCH_SIZE,
-        help="Patients per request for BatchPredictUser (drawn from the held-out split)",
+        help="Patients per request in the batch scenario (from the held-out split)",
     )
     # A field with choices in the web UI's start form: the scenario every LabUser runs.
     parser.add_argument(
         "--scenario",
         choices=list(offered_scenarios()),
         default="single",
-        help="What each user sends: " + "; ".join(f"{k}: {ABOUT[k]}" for k in offered_scenarios()),
+        help="What every user sends: " + ", ".join(offered_scenarios()),
     )
     # The class picker would tick every class at once and mix scenarios in one number; the
     # scenario field above chooses instead. LOCUST_CLASS_PICKER=1 brings the picker back.

@@ -253,6 +253,10 @@ def test_locust_web_ui_runs_a_swarm_without_failures(
     expect(page.get_by_label("Host")).to_have_value(lab["fastapi"].url)
     page.get_by_label("Number of users").fill("2")
     page.get_by_label("Ramp up").fill("2")
+    # The scenario field, under Custom parameters: single predictions unless you pick another.
+    page.get_by_text("Custom parameters").click()
+    expect(page.locator("select[name=scenario]")).to_have_value("single")
+    page.locator(".MuiCollapse-entered").first.wait_for()  # unfolded, for the screenshot
     page.screenshot(path=screenshots / "locust-start.png", full_page=True)
     page.get_by_role("button", name="Start").click()
 
