@@ -31,7 +31,7 @@ APPS = ("flask", "fastapi")
 TITLES = {"flask": FLASK_TITLE, "fastapi": FASTAPI_TITLE}
 LAUNCHERS: dict[str, Callable[[int, dict[str, str]], servers.ServerSpec]] = {
     "flask": lambda port, env: servers.flask_gunicorn(port, workers=1, extra_env=env),
-    "fastapi": lambda port, env: servers.fastapi_uvicorn(port, extra_env=env, access_log=False),
+    "fastapi": lambda port, env: servers.fastapi_uvicorn(port, extra_env=env),
 }
 LOCUSTFILE = servers.ROOT / "benchmarks" / "locustfile.py"
 # `make run`'s ports: screenshots taken for the docs use them when they are free, so that the

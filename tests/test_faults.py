@@ -134,11 +134,9 @@ SLOW_FEATURES_MS = 1500
 @pytest.fixture(scope="module")
 def slow_features(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("features") / "features.log"
-    service = servers.start(servers.feature_service(servers.free_port(), SLOW_FEATURES_MS), log=log)
-    try:
+    spec = servers.feature_service(servers.free_port(), SLOW_FEATURES_MS)
+    with servers.running(spec, log=log) as service:
         yield service.url
-    finally:
-        service.stop()
 
 
 def io_server(name: str, settings: Settings, features_url: str, **env: str) -> servers.ServerSpec:

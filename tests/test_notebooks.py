@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.notebook_runner import execute, lesson_notebooks
+from tools.notebook_runner import execute, lesson_notebooks
 
 NOTEBOOKS = lesson_notebooks()
 
