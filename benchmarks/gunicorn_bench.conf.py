@@ -21,11 +21,8 @@ globals().update(
     }
 )
 
-# --preload has no --no-preload twin, so the runner's "no preload" cells say it here: each
-# worker then imports the app and loads the model itself, which is what the memory columns
-# compare against the preloaded, copy-on-write shared model.
+# --preload has no --no-preload twin: the runner's no-preload cells (the memory lesson) say it here.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
 
-# No access log in a benchmark: writing one line per request costs the server CPU that the
-# other servers (Uvicorn and Granian run here without one) would not pay.
+# No access log in a benchmark: Uvicorn and Granian run without one too.
 accesslog = None
