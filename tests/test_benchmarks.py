@@ -97,18 +97,12 @@ def test_the_full_profile_covers_every_server_configuration_scenario_and_model()
     assert 64 in full.users and full.warmup_s > 0
     # The tutorial snippets have only /predict, so they appear in the single scenario only.
     assert {c.scenario.name for c in planned if c.config.kind == "tutorial"} == {"single"}
-    # What the issue asks to tell apart: each framework under several servers, and Granian
-    # serving both, so the framework's and the server's effects can be separated.
-    servers_by_framework = {
-        fw: {c.server for c in matrix.CONFIGS.values() if c.framework == fw and c.kind == "lab"}
-        for fw in ("flask", "fastapi")
-    }
-    assert servers_by_framework == {
-        "flask": {"gunicorn", "granian"},
-        "fastapi": {"uvicorn", "gunicorn", "granian"},
-    }
-    workers = {c.worker for c in matrix.CONFIGS.values()}
-    assert {"sync", "gthread", "gevent", "asgi", "uvicorn-worker", "wsgi"} <= workers
+    # Each framework under several servers, and a server serving both, so that the framework's
+    # and the server's effects can be told apart.
+    lab = [c for c in matrix.CONFIGS.values() if c.kind == "lab"]
+    servers_of = {fw: {c.server for c in lab if c.framework == fw} for fw in ("flask", "fastapi")}
+    assert all(len(names) >= 2 for names in servers_of.values())
+    assert servers_of["flask"] & servers_of["fastapi"]
     assert any(not c.preload for c in matrix.CONFIGS.values() if c.server == "gunicorn")
 
 
