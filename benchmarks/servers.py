@@ -1,8 +1,8 @@
 """Start, check and stop the lab's real server processes (Gunicorn, Uvicorn, Locust, ...).
 
 Used by `make run`, the benchmark runner and the end-to-end tests, so that all three start
-servers the same way: own process group, capped BLAS threads, optional CPU pinning (taskset), a wait
-for /health, and SIGTERM for a graceful stop.
+servers the same way: own process group, capped BLAS threads, optional CPU pinning (taskset),
+a wait for /health, and SIGTERM for a graceful stop.
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def _echo(
 
 
 def can_pin() -> bool:
-    """Linux with util-linux's taskset: the only place the lab pins processes to cores."""
+    """Can a started process be pinned to cores? Linux, with util-linux's taskset."""
     return hasattr(os, "sched_setaffinity") and shutil.which("taskset") is not None
 
 

@@ -14,11 +14,8 @@ from pathlib import Path
 from benchmarks.runner.measure import core_shared
 
 Row = dict[str, str]
-
-
+# The marks a row carries in every table: what made its numbers doubtful.
 SATURATED = "generator saturated"
-
-
 SHARED = "server core shared"
 
 
