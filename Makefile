@@ -45,10 +45,10 @@ bench-async: $(MODEL)
 	$(BIN)/python -m benchmarks run --profile async
 
 notebooks: $(MODEL)
-	$(BIN)/python -m tests.notebook_runner --in-place
+	$(BIN)/python -m tools.notebook_runner --in-place
 
 docs: $(STAMP)
-	$(BIN)/python -m tests.doc_includes --write
+	$(BIN)/python -m tools.doc_includes --write
 
 # The browser tests, saving their screenshots of the docs pages and Locust into docs/images.
 screenshots: $(MODEL)
@@ -71,7 +71,7 @@ serve-flask: $(MODEL)
 
 # The feature service the I/O route calls: FEATURES_PORT (8100), FEATURE_LATENCY_MS (50).
 serve-features: $(STAMP)
-	$(BIN)/python -m benchmarks.feature_service
+	$(BIN)/python -m benchmarks.lab.feature_service
 
 locust: $(STAMP)
 	$(BIN)/locust -f benchmarks/locustfile.py --web-host 127.0.0.1

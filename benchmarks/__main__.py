@@ -18,7 +18,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import matrix, models, report, runner
+from benchmarks.reports import report
+from benchmarks.runner import matrix, models
+from benchmarks.runner import run as runner
 
 
 def names(value: str) -> tuple[str, ...]:

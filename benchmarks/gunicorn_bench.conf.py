@@ -1,9 +1,10 @@
-"""Gunicorn settings for benchmark cells: the Flask app's own file, then what a cell varies.
+"""Gunicorn settings for every Gunicorn the lab launches: the Flask app's own file, then a switch.
 
     gunicorn -c benchmarks/gunicorn_bench.conf.py --bind 127.0.0.1:PORT -k sync -w 2 APP
 
-Every Gunicorn cell, Flask or FastAPI, starts from flask_app/gunicorn.conf.py, so a cell
-measures the settings `make serve-flask` runs (timeouts, keep-alive, capped BLAS threads).
+Every Gunicorn that benchmarks/servers.py starts (`make run`, benchmark cells, tests), Flask or
+FastAPI, starts from flask_app/gunicorn.conf.py, so a cell measures the settings
+`make serve-flask` runs (timeouts, keep-alive, capped BLAS threads).
 The command line sets bind, worker class, workers and threads (it overrides this file);
 only the two settings Gunicorn's command line cannot switch off are read here.
 """
@@ -21,11 +22,8 @@ globals().update(
     }
 )
 
-# --preload has no --no-preload twin, so the runner's "no preload" cells say it here: each
-# worker then imports the app and loads the model itself, which is what the memory columns
-# compare against the preloaded, copy-on-write shared model.
+# --preload has no --no-preload twin: the runner's no-preload cells (the memory lesson) say it here.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
 
-# No access log in a benchmark: writing one line per request costs the server CPU that the
-# other servers (Uvicorn and Granian run here without one) would not pay.
+# No access log in a benchmark: Uvicorn and Granian run without one too.
 accesslog = None

@@ -167,7 +167,7 @@ def get_patient_prediction(user: LabUser, path: str) -> None:
         check_prediction(response)
 
 
-# name -> (what it sends, the request). The names are the runner's (benchmarks/matrix.py).
+# name -> (what it sends, the request). The names are the runner's (benchmarks/runner/matrix.py).
 SCENARIOS: dict[str, tuple[str, Callable[[LabUser], None]]] = {
     "single": ("POST /predict, one patient (the default)", lambda u: post_patient(u, "/predict")),
     "batch": ("POST /predict/batch, --batch-size patients", post_batch),
@@ -232,7 +232,7 @@ class LabUser(FastHttpUser):
         self.send(self)
 
 
-# One class per scenario, for the command line and the runner (benchmarks/matrix.py).
+# One class per scenario, for the command line and the runner (benchmarks/runner/matrix.py).
 class SinglePredictUser(LabUser):
     scenario = "single"
 

@@ -1,14 +1,15 @@
 """Start, check and stop the lab's real server processes (Gunicorn, Uvicorn, Locust, ...).
 
 Used by `make run`, the benchmark runner and the end-to-end tests, so that all three start
-servers the same way: own process group, capped BLAS threads, optional CPU pinning, a wait
-for /health, and SIGTERM for a graceful stop.
+servers the same way: own process group, capped BLAS threads, optional CPU pinning (taskset),
+a wait for /health, and SIGTERM for a graceful stop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,46 +65,11 @@ UVICORN_LIMITS = (
 )  # fmt: skip
 
 
-def _uvicorn_argv(app: str, port: int, workers: int) -> list[str]:
-    """Uvicorn on loopback with the lab's limits: the command both builders below share."""
-    argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    return [*argv, "--workers", str(workers), *UVICORN_LIMITS]
-
-
-def fastapi_uvicorn(
-    port: int, workers: int = 1, extra_env: dict[str, str] | None = None, access_log: bool = False
-) -> ServerSpec:
-    """Uvicorn for the FastAPI app. The app writes its own JSON access line (with the request
-    ID), so Uvicorn's is off unless asked for. Several workers share one metrics folder."""
-    argv = _uvicorn_argv("fastapi_app.main:app", port, workers)
-    if not access_log:
-        argv.append("--no-access-log")
-    env = dict(extra_env or {})
-    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
-        # uvicorn --workers spawns processes that share nothing: without a common folder,
-        # each scrape of /metrics would see one worker's counts only.
-        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
-    return ServerSpec("fastapi", argv, port, env)
-
-
-def flask_gunicorn(
-    port: int,
-    workers: int | None = None,
-    worker_class: str = "sync",
-    extra_env: dict[str, str] | None = None,
-) -> ServerSpec:
-    env = {"FLASK_PORT": str(port), "GUNICORN_WORKER_CLASS": worker_class, **(extra_env or {})}
-    if workers is not None:
-        env["GUNICORN_WORKERS"] = str(workers)
-    argv = [PYTHON, "-m", "gunicorn", "-c", "flask_app/gunicorn.conf.py", "flask_app.wsgi:app"]
-    return ServerSpec("flask", argv, port, env)
-
-
 def feature_service(
     port: int, latency_ms: float | None = None, extra_env: dict[str, str] | None = None
 ) -> ServerSpec:
     """The feature service the I/O route calls; latency_ms None keeps FEATURE_LATENCY_MS (50)."""
-    argv = [PYTHON, "-m", "benchmarks.feature_service", "--port", str(port)]
+    argv = [PYTHON, "-m", "benchmarks.lab.feature_service", "--port", str(port)]
     if latency_ms is not None:
         argv += ["--latency-ms", str(latency_ms)]
     return ServerSpec("features", argv, port, dict(extra_env or {}))
@@ -192,15 +158,13 @@ def start(
         out = log.open("wb")
     else:
         out = subprocess.DEVNULL
-    preexec = _pin(spec.cpus) if spec.cpus else None
     process = subprocess.Popen(
-        spec.argv,
+        pinned(spec.argv, spec.cpus),
         cwd=ROOT,
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=preexec,
     )
     if not isinstance(out, int):
         out.close()  # the child holds its own descriptor
@@ -236,6 +200,18 @@ def wait_ready(server: RunningServer, timeout: float) -> None:
     raise ServerFailed(f"{server.spec.name} did not answer {url} within {timeout:.0f} s")
 
 
+@contextmanager
+def running(
+    spec: ServerSpec, log: Path | None = None, timeout: float = 60
+) -> Iterator[RunningServer]:
+    """One server for the length of a with block, stopped gracefully however the block ends."""
+    server = start(spec, log=log, timeout=timeout)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def stop_all(servers: Iterable[RunningServer]) -> None:
     for server in reversed(list(servers)):
         server.stop()
@@ -258,14 +234,6 @@ def all_running(
         stop_all(running.values())
 
 
-def _pin(cpus: set[int]):
-    def pin() -> None:
-        if hasattr(os, "sched_setaffinity"):  # Linux only; elsewhere runs unpinned
-            os.sched_setaffinity(0, cpus)
-
-    return pin
-
-
 def _echo(
     name: str, stream: IO[bytes], copy: IO[bytes] | None, log_only: Callable[[str], bool] | None
 ) -> None:
@@ -280,18 +248,33 @@ def _echo(
                 sys.stdout.flush()
 
 
+def can_pin() -> bool:
+    """Can a started process be pinned to cores? Linux, with util-linux's taskset."""
+    return hasattr(os, "sched_setaffinity") and shutil.which("taskset") is not None
+
+
+def pinned(argv: Sequence[str], cpus: Iterable[int] | None) -> list[str]:
+    """The command run on these cores: taskset sets the affinity before exec, so every thread
+    and child inherits it, and the command recorded is the command run."""
+    if not cpus or not can_pin():
+        return list(argv)
+    return ["taskset", "-c", ",".join(str(cpu) for cpu in sorted(cpus)), *argv]
+
+
 def available_cpus() -> Sequence[int]:
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))
 
 
-# Builders for the benchmark runner's server configurations (see benchmarks/matrix.py). Each
-# returns the exact command a student could type; the runner records it with every result.
+# One set of launchers for `make run`, the benchmark runner (benchmarks/runner/matrix.py) and the
+# tests. Each returns the exact command a student could type; the runner records it with results.
 
 GUNICORN_BENCH_CONFIG = "benchmarks/gunicorn_bench.conf.py"
-# No access-log line per request in a benchmark: every server runs without one, alike.
+# The apps' own JSON access line per request: off in benchmark cells, on where a person reads it.
 BENCH_ENV = {"ACCESS_LOG": "0"}
+FLASK_APP = "flask_app.wsgi:app"
+FASTAPI_APP = "fastapi_app.main:app"
 
 
 def gunicorn(
@@ -303,13 +286,15 @@ def gunicorn(
     preload: bool = True,
     name: str = "gunicorn",
     extra_env: dict[str, str] | None = None,
+    access_log: bool = False,
 ) -> ServerSpec:
     """Gunicorn with the Flask app's settings (via the bench config) and these knobs."""
     argv = [PYTHON, "-m", "gunicorn", "-c", GUNICORN_BENCH_CONFIG, "--bind", f"127.0.0.1:{port}"]
     argv += ["--worker-class", worker_class, "--workers", str(workers)]
     if threads > 1:
         argv += ["--threads", str(threads)]
-    env = {"GUNICORN_PRELOAD": "1" if preload else "0", **BENCH_ENV, **(extra_env or {})}
+    quiet = {} if access_log else BENCH_ENV
+    env = {"GUNICORN_PRELOAD": "1" if preload else "0", **quiet, **(extra_env or {})}
     return ServerSpec(name, [*argv, app], port, env)
 
 
@@ -319,10 +304,14 @@ def uvicorn(
     workers: int = 1,
     name: str = "uvicorn",
     extra_env: dict[str, str] | None = None,
+    access_log: bool = False,
 ) -> ServerSpec:
-    """Uvicorn without an access log; with workers > 1 it spawns them (nothing is shared)."""
-    argv = [*_uvicorn_argv(app, port, workers), "--no-access-log"]
-    return ServerSpec(name, argv, port, {**BENCH_ENV, **(extra_env or {})})
+    """Uvicorn with the lab's limits, without its own access log (the apps write theirs);
+    with workers > 1 it spawns them (nothing is shared)."""
+    argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(workers), *UVICORN_LIMITS, "--no-access-log"]
+    quiet = {} if access_log else BENCH_ENV
+    return ServerSpec(name, argv, port, {**quiet, **(extra_env or {})})
 
 
 def granian(
@@ -337,3 +326,24 @@ def granian(
     argv = [PYTHON, "-m", "granian", "--interface", interface, "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(workers), app]
     return ServerSpec(name, argv, port, {**BENCH_ENV, **(extra_env or {})})
+
+
+def flask_gunicorn(
+    port: int, workers: int = 1, worker_class: str = "sync", extra_env: dict[str, str] | None = None
+) -> ServerSpec:
+    """The Flask app as `make run` and the tests start it: Gunicorn, its access lines on."""
+    return gunicorn(
+        FLASK_APP, port, workers, worker_class, name="flask", extra_env=extra_env, access_log=True
+    )
+
+
+def fastapi_uvicorn(
+    port: int, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> ServerSpec:
+    """The FastAPI app as `make run` and the tests start it: Uvicorn, its access lines on."""
+    env = dict(extra_env or {})
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
+        # uvicorn --workers spawns processes that share nothing: without a common folder,
+        # each scrape of /metrics would see one worker's counts only.
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+    return uvicorn(FASTAPI_APP, port, workers, name="fastapi", extra_env=env, access_log=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,21 +33,28 @@ def settings(model_dir: Path) -> Settings:
     return Settings(model_path=model_dir / "model.pkl")
 
 
-def run_feature_service(factory: pytest.TempPathFactory, latency_ms: float) -> Iterator[str]:
-    """The real feature service, as its own process on a free port, for as long as needed."""
+@contextmanager
+def feature_service_running(factory: pytest.TempPathFactory, latency_ms: float) -> Iterator[str]:
+    """The real feature service, as its own process on a free port, for a with block: its URL."""
     from benchmarks import servers
 
     log = factory.mktemp("features") / "features.log"
     spec = servers.feature_service(servers.free_port(), latency_ms=latency_ms)
-    server = servers.start(spec, log=log)
-    yield server.url
-    server.stop()
+    with servers.running(spec, log=log) as server:
+        yield server.url
+
+
+def run_feature_service(factory: pytest.TempPathFactory, latency_ms: float) -> Iterator[str]:
+    # The generator form test_io_route's fixture still delegates to with `yield from`.
+    with feature_service_running(factory, latency_ms) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def feature_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The feature service with no delay: its URL."""
-    yield from run_feature_service(tmp_path_factory, latency_ms=0)
+    with feature_service_running(tmp_path_factory, latency_ms=0) as url:
+        yield url
 
 
 @pytest.fixture
@@ -60,8 +68,9 @@ APPS = ("flask", "fastapi", "flask+microbatching", "fastapi+microbatching")
 MICROBATCH_ON = {"microbatch_max_size": 64}
 
 
-def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
-    """An httpx client for any of APPS, in process; one test body fits all."""
+@contextmanager
+def app_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
+    """An httpx client for any of APPS, in process, for a with block; one test body fits all."""
     app_name, _, variant = app_name.partition("+")
     if variant == "microbatching":
         settings = settings.model_copy(update=MICROBATCH_ON)
@@ -87,17 +96,21 @@ def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
             yield client
 
 
+def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
+    # The generator form test_contract, test_io_route and test_microbatch_app still take.
+    with app_client(app_name, settings) as client:
+        yield client
+
+
 @pytest.fixture(params=APPS)
 def client(request: pytest.FixtureRequest, settings: Settings) -> Iterator[httpx.Client]:
     """Each test that takes `client` runs once against each of APPS."""
-    yield from make_client(request.param, settings)
+    with app_client(request.param, settings) as client:
+        yield client
 
 
 @pytest.fixture
 def both_clients(settings: Settings) -> Iterator[dict[str, httpx.Client]]:
     """Both apps at once, for tests that compare their answers."""
-    flask_clients = make_client("flask", settings)
-    fastapi_clients = make_client("fastapi", settings)
-    yield {"flask": next(flask_clients), "fastapi": next(fastapi_clients)}
-    for generator in (flask_clients, fastapi_clients):
-        generator.close()
+    with app_client("flask", settings) as flask, app_client("fastapi", settings) as fastapi:
+        yield {"flask": flask, "fastapi": fastapi}

@@ -31,7 +31,7 @@ APPS = ("flask", "fastapi")
 TITLES = {"flask": FLASK_TITLE, "fastapi": FASTAPI_TITLE}
 LAUNCHERS: dict[str, Callable[[int, dict[str, str]], servers.ServerSpec]] = {
     "flask": lambda port, env: servers.flask_gunicorn(port, workers=1, extra_env=env),
-    "fastapi": lambda port, env: servers.fastapi_uvicorn(port, extra_env=env, access_log=False),
+    "fastapi": lambda port, env: servers.fastapi_uvicorn(port, extra_env=env),
 }
 LOCUSTFILE = servers.ROOT / "benchmarks" / "locustfile.py"
 # `make run`'s ports: screenshots taken for the docs use them when they are free, so that the
@@ -42,10 +42,7 @@ INSTALL_HINT = (
     "Chromium was not found, so the browser tests did not run. Install it (Debian or Ubuntu: "
     "`sudo apt-get install chromium`) or set CHROMIUM to a Chromium or Chrome executable."
 )
-# Headless Chromium as root in a container (hence --no-sandbox); without the background-
-# networking flags it calls Google's services on its own. The resolver rule leaves no host name
-# resolvable, so a page that reaches for a CDN fails the test on any machine, online or not,
-# and the request never leaves it. Playwright gives each launch a fresh, empty profile.
+# Root in a container (--no-sandbox), no calls home, and no host name resolves: a CDN fetch fails.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -19,8 +19,8 @@ import pytest
 
 from benchmarks.servers import ROOT, free_port
 from shared_model.schemas import EXAMPLE_PATIENT
-from tests.docker_base import base_image, can_build_base
-from tests.docker_engine import Engine, EngineUnavailable, docker_engine, run
+from tools.docker_base import base_image, can_build_base
+from tools.docker_engine import Engine, EngineUnavailable, docker_engine, run
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 

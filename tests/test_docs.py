@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.doc_includes import MARKER, ROOT, pages, render
+from tools.doc_includes import MARKER, ROOT, pages, render
 
 LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)#\s]+)")
 

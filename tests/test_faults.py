@@ -134,11 +134,9 @@ SLOW_FEATURES_MS = 1500
 @pytest.fixture(scope="module")
 def slow_features(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("features") / "features.log"
-    service = servers.start(servers.feature_service(servers.free_port(), SLOW_FEATURES_MS), log=log)
-    try:
+    spec = servers.feature_service(servers.free_port(), SLOW_FEATURES_MS)
+    with servers.running(spec, log=log) as service:
         yield service.url
-    finally:
-        service.stop()
 
 
 def io_server(name: str, settings: Settings, features_url: str, **env: str) -> servers.ServerSpec:
@@ -170,6 +168,24 @@ def timed_get(url: str, answers: list[tuple[int | str, float, httpx.Response | N
         answers.append((type(exc).__name__, time.monotonic() - started, None))
 
 
+def wait_until_accepted(server: servers.RunningServer, count: int, timeout: float = 10) -> None:
+    """Until the server's processes hold `count` client connections: a fixed sleep is too short
+    on a busy machine, where the clients may not have connected yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children()]
+        held = [
+            c
+            for process in processes
+            for c in process.net_connections(kind="tcp")
+            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == server.spec.port
+        ]
+        if len(held) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the server accepted fewer than {count} connections in {timeout} s")
+
+
 def send_together(url: str, ids: range) -> tuple[list[threading.Thread], list]:
     answers: list[tuple[int | str, float, httpx.Response | None]] = []
     threads = [
@@ -194,6 +210,7 @@ def test_sigterm_lets_requests_in_flight_finish(
     server = servers.start(io_server(name, settings, slow_features), log=tmp_path / "server.log")
     try:
         threads, answers = send_together(server.url, range(in_flight))
+        wait_until_accepted(server, in_flight)
         time.sleep(SLOW_FEATURES_MS / 1000 / 3)  # all are now waiting on the feature service
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks.feature_service import create_app
+from benchmarks.lab.feature_service import create_app
 from shared_model.data import load_data, row_to_patient
 from shared_model.schemas import Patient
 
@@ -46,7 +46,7 @@ def test_the_real_process_answers_on_its_port(feature_service: str) -> None:
 def test_make_run_starts_it_before_the_apps_and_points_both_apps_at_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from benchmarks.lab import lab_specs
+    from benchmarks.lab.launcher import lab_specs
 
     monkeypatch.setenv("FEATURES_PORT", "8123")
     features, *apps = [spec for spec in lab_specs() if spec.name != "locust"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import lab, servers
+from benchmarks import servers
+from benchmarks.lab import launcher
 
 
 def running(name: str, port: int) -> servers.RunningServer:
@@ -27,15 +28,15 @@ def test_banner_curl_lines_send_the_key_when_api_key_is_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("API_KEY", "s3cret")
-    lines = curl_lines(lab.banner(LAB))
+    lines = curl_lines(launcher.banner(LAB))
     assert len(lines) == 4
     assert all("-H 'X-API-Key: s3cret'" in line for line in lines)
     monkeypatch.delenv("API_KEY")
-    assert not any("X-API-Key" in line for line in curl_lines(lab.banner(LAB)))
+    assert not any("X-API-Key" in line for line in curl_lines(launcher.banner(LAB)))
 
 
 def test_banner_says_where_the_access_lines_go() -> None:
-    assert "tail -f logs/fastapi.log logs/flask.log" in lab.banner(LAB)
+    assert "tail -f logs/fastapi.log logs/flask.log" in launcher.banner(LAB)
 
 
 # A stand-in server: one access line as the apps write it, one other line, then it serves.
@@ -56,7 +57,7 @@ def test_access_lines_go_to_the_log_and_not_to_the_terminal(
         "talker", [sys.executable, "-c", TALKER, str(port)], port, ready_path="/"
     )
     log = tmp_path / "logs" / "talker.log"
-    server = servers.start(spec, log=log, prefix_output=True, log_only=lab.is_access_line)
+    server = servers.start(spec, log=log, prefix_output=True, log_only=launcher.is_access_line)
     server.stop()
     terminal = capfd.readouterr().out
     assert "[talker] Application startup complete." in terminal

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks import loadgen, matrix, servers
+from benchmarks import servers
+from benchmarks.runner import headless_locust, matrix
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,7 @@ def live_apps(
     logs = tmp_path_factory.mktemp("logs")
     specs = {
         "flask": servers.flask_gunicorn(servers.free_port(), workers=1, extra_env=env),
-        "fastapi": servers.fastapi_uvicorn(servers.free_port(), extra_env=env, access_log=False),
+        "fastapi": servers.fastapi_uvicorn(servers.free_port(), extra_env=env),
         "snippet": servers.uvicorn(matrix.FASTAPI_SNIPPET, servers.free_port(), extra_env=env),
     }
     with servers.all_running(specs, logs) as running:
@@ -143,7 +144,7 @@ def test_a_wrong_answer_shows_as_a_failure(
     assert counts["requests"] > 0
     assert counts["failures"] == counts["requests"]
     # The failure says what was wrong, as the UI's Failures tab and the runner's CSV show it.
-    assert "status 404" in loadgen.first_error(tmp_path / "run_failures.csv")
+    assert "status 404" in headless_locust.first_error(tmp_path / "run_failures.csv")
 
 
 def test_a_master_and_a_worker_share_the_load_on_loopback(

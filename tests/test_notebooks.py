@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.notebook_runner import execute, lesson_notebooks
+from tools.notebook_runner import execute, lesson_notebooks
 
 NOTEBOOKS = lesson_notebooks()
 # The front ends `make setup` installs, beside the Python that runs these tests (.venv/bin).

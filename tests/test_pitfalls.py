@@ -7,7 +7,6 @@ lessons measure is how it waits, never a different result.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 
 from shared_model.data import held_out_patients
 from shared_model.serving.settings import Settings
-from tests.conftest import make_client
+from tests.conftest import app_client
 
 CPU_ROUTES = [
     "/pitfalls/predict/async-inline",
@@ -34,12 +33,12 @@ def pitfalls_client(model_dir: Path, feature_service: str) -> Iterator[httpx.Cli
         lab_pitfalls=True,
         lab_pool_size=1,
     )
-    with contextmanager(make_client)("fastapi", settings) as client:
+    with app_client("fastapi", settings) as client:
         yield client
 
 
 def test_the_pitfalls_are_not_served_by_default(settings: Settings) -> None:
-    with contextmanager(make_client)("fastapi", settings) as client:
+    with app_client("fastapi", settings) as client:
         assert client.post(CPU_ROUTES[0], json=held_out_patients()[0]).status_code == 404
         assert not any(
             p.startswith("/pitfalls") for p in client.get("/openapi.json").json()["paths"]

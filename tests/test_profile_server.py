@@ -1,4 +1,4 @@
-"""benchmarks/profile_server.py: py-spy's samples read right, and one real profile of Uvicorn."""
+"""The profile_server diagnostic: py-spy's samples read right, and one real profile of Uvicorn."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import profile_server
+from benchmarks.diagnostics import profile_server
 from benchmarks.servers import PYTHON, ROOT
 
 # py-spy's raw format: "thread (id): name;frame;frame count", one line per distinct stack.
@@ -49,7 +49,7 @@ def test_start_up_samples_are_left_out(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_real_profile_of_uvicorn_under_load() -> None:
     result = subprocess.run(
-        [PYTHON, "-m", "benchmarks.profile_server", "fastapi-uvicorn-1",
+        [PYTHON, "-m", "benchmarks.diagnostics.profile_server", "fastapi-uvicorn-1",
          "--users", "8", "--warmup", "1", "--seconds", "3", "--rate", "100"],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )  # fmt: skip

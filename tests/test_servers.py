@@ -113,9 +113,7 @@ def test_make_serve_flask_and_serve_fastapi_start_as_many_workers() -> None:
 def test_real_server_limits_bodies_of_declared_and_unknown_length(
     name: str, settings: Settings, tmp_path: Path
 ) -> None:
-    # A body's size is checked two ways: up front from its Content-Length, and while it is
-    # read when it comes in chunks with no length. Both need a real server: in-process test
-    # clients always send a length.
+    # Chunked bodies carry no length: only a real server gets them (test clients always send one).
     limit = 2048
     env = {"MODEL_PATH": str(settings.model_path), "MAX_BODY_BYTES": str(limit)}
     server = servers.start(LAUNCHERS[name](servers.free_port(), env), log=tmp_path / "s.log")

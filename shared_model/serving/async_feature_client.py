@@ -1,9 +1,9 @@
 """The async client for the feature service: a waiting request holds no thread, only a task.
 
-Used by the FastAPI app. Why aiohttp (measured with ``python -m benchmarks.client_cost``;
-figures in docs/async-and-batching.md): with 64 requests in flight, httpx.AsyncClient spent
-19 to 39 times the CPU per request that aiohttp.ClientSession did, and on one core that cost,
-not the 50 ms wait, is what caps the route.
+Used by the FastAPI app. Why aiohttp (measured with
+``python -m benchmarks.diagnostics.client_cost``; figures in docs/async-and-batching.md): with
+64 requests in flight, httpx.AsyncClient spent 19 to 39 times the CPU per request that
+aiohttp.ClientSession did, and on one core that cost, not the 50 ms wait, caps the route.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The blocking client for the feature service: the calling thread waits out the round trip.
 
 Used by the Flask app, and by the FastAPI app's /pitfalls counter-example. Why httpx.Client
-(measured with ``python -m benchmarks.client_cost``; figures in docs/async-and-batching.md):
+(measured with ``python -m benchmarks.diagnostics.client_cost``; figures in
+docs/async-and-batching.md):
 a sync worker waits ~50 ms on the service whatever the client, so the client's CPU cost
 barely matters; httpx.Client cost less than requests.Session here, bounds its pool explicitly
 (gthread workers share it between threads) and has per-phase timeouts.

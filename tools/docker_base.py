@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.docker_engine import apt_install, run, succeeds
+from tools.docker_engine import apt_install, run, succeeds
 
 # Bump the number whenever the recipe below changes, so a stale cached image is not reused.
 BASE_TAG = "ml-serving-lab-base:bookworm-1"

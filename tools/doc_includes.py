@@ -1,4 +1,4 @@
-"""Keep code in the docs pulled from the real files: `python -m tests.doc_includes --write`.
+"""Keep code in the docs pulled from the real files: `python -m tools.doc_includes --write`.
 
 A docs page marks a spot with ``<!-- include: path/to/file.py::name -->`` (a top-level or
 nested function or class, found by name) or ``<!-- include: path/to/file.py -->`` (the whole

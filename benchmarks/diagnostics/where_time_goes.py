@@ -1,4 +1,6 @@
-"""Where one /predict request's time goes inside the app: `python -m benchmarks.where_time_goes`.
+"""Where one /predict request's time goes inside the app, by cProfile.
+
+    python -m benchmarks.diagnostics.where_time_goes
 
 Profiles N in-process requests to the Flask app with cProfile (the framework, the validation
 and the model; not the HTTP server or the network, which the load tests measure) and prints

@@ -1,6 +1,6 @@
 """The feature service: each patient of the data set by row index, after an artificial delay.
 
-    python -m benchmarks.feature_service [--port 8100] [--latency-ms 50]
+    python -m benchmarks.lab.feature_service [--port 8100] [--latency-ms 50]
 
 It stands in for a feature store or another team's service. Both apps' I/O-bound route,
 ``GET /patients/{patient_id}/prediction``, fetches the patient from here and then predicts, so

@@ -1,6 +1,6 @@
 """How much CPU each candidate HTTP client spends per request, the cost that caps the I/O route.
 
-    python -m benchmarks.client_cost [--requests 4000] [--concurrency 64] [--pin]
+    python -m benchmarks.diagnostics.client_cost [--requests 4000] [--concurrency 64] [--pin]
 
 Starts the feature service with no delay on a free loopback port, then has each client fetch
 patients from it: the async clients with --concurrency requests in flight on uvloop (the loop

@@ -145,8 +145,3 @@ def main() -> int:
         print("\nStopping ...", flush=True)
         servers.stop_all(running)
         print("Stopped.", flush=True)
-
-
-if __name__ == "__main__":
-    os.chdir(Path(__file__).resolve().parent.parent)
-    sys.exit(main())

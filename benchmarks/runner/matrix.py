@@ -27,8 +27,8 @@ PITFALL_ROUTES = frozenset(
 )
 FLASK_APP = "flask_app.wsgi:app"
 FASTAPI_APP = "fastapi_app.main:app"
-FLASK_SNIPPET = "benchmarks.tutorial_snippets.flask_snippet:app"
-FASTAPI_SNIPPET = "benchmarks.tutorial_snippets.fastapi_snippet:app"
+FLASK_SNIPPET = "benchmarks.lab.tutorial_snippets.flask_snippet:app"
+FASTAPI_SNIPPET = "benchmarks.lab.tutorial_snippets.fastapi_snippet:app"
 
 # "+ micro-batching": concurrent /predict requests share one model call (MICROBATCH_MAX_SIZE).
 MICROBATCHING = (("MICROBATCH_MAX_SIZE", "64"),)

@@ -26,9 +26,7 @@ MIB = 1024 * 1024
 SATURATION_THRESHOLD_PCT = 90.0
 
 
-# Busy time on the server's pinned core that its own processes did not use, in % of the core.
-# The kernel's work for the connections takes 0-4 % in this lab's runs; more means another
-# program, or the host of a virtual machine ("steal"), took the core away mid-measurement.
+# Busy time on the server's pinned core beyond its own processes' (the kernel's part stays below).
 SHARED_CORE_THRESHOLD_PCT = 5.0
 
 

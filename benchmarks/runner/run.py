@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import loadgen, matrix, measure, models, provenance, report, servers
+from benchmarks import servers
+from benchmarks.reports import report
+from benchmarks.runner import headless_locust, matrix, measure, models, provenance
 from shared_model.serving.settings import Settings
 
 DEFAULT_OUTPUT = servers.ROOT / "benchmarks" / "results" / "runs"
@@ -63,8 +65,8 @@ def plan_cpus(server: Sequence[int] | None = None, locust: Sequence[int] | None 
     """Server and load generator on separate cores: by default the first core for the server,
     the rest for Locust (and this runner). Given one side, the other gets the cores left.
     One core, or an OS that cannot pin: unpinned, and said so."""
-    if not hasattr(os, "sched_setaffinity"):
-        return CpuPlan(None, None, "unpinned: this OS cannot pin processes to cores")
+    if not servers.can_pin():
+        return CpuPlan(None, None, "unpinned: no taskset here (Linux's util-linux) to pin with")
     available = servers.available_cpus()
     if server or locust:
         server_set = set(server or []) or set(available) - set(locust or [])
@@ -162,7 +164,7 @@ def run_cell(
         spec.env["FEATURE_SERVICE_URL"] = features_spec.url
         if cell.users > DEFAULT_FEATURE_POOL:  # a request waiting for a connection is not I/O
             spec.env["FEATURE_POOL_SIZE"] = str(cell.users)
-    load = loadgen.LoadSpec(
+    load = headless_locust.LoadSpec(
         host=spec.url,
         user_class=cell.scenario.user_class,
         users=cell.users,
@@ -173,15 +175,16 @@ def run_cell(
         batch_size=options.profile.batch_size,
         health_probe=options.profile.health_probe,
     )
+    # The commands as run, taskset included: what a student types to repeat the cell.
+    locust_argv = servers.pinned(headless_locust.locust_argv(load), options.cpus.locust)
     commands = {
-        "server": provenance.command_line(spec.argv, spec.env, spec.cpus),
-        "locust": provenance.command_line(loadgen.locust_argv(load), None, options.cpus.locust),
+        "server": provenance.command_line(servers.pinned(spec.argv, spec.cpus), spec.env),
+        "locust": provenance.command_line(locust_argv),
     }
     if features_spec is not None:
-        commands["features"] = provenance.command_line(
-            features_spec.argv, features_spec.env, features_spec.cpus
-        )
-    row = describe(cell, cell_id, model, options)
+        features_argv = servers.pinned(features_spec.argv, features_spec.cpus)
+        commands["features"] = provenance.command_line(features_argv, features_spec.env)
+    row = cell_columns(cell, cell_id, model, options)
     sampler = measure.CpuSampler(interval=0.1).start()
     server: servers.RunningServer | None = None
     features: servers.RunningServer | None = None
@@ -192,10 +195,10 @@ def run_cell(
             sampler.watch("features", features.pid)
         server = servers.start(spec, log=cell_dir / "server.log", timeout=120)
         sampler.watch("server", server.pid)
-        locust = loadgen.start(load, options.cpus.locust)
+        locust = headless_locust.start(load, options.cpus.locust)
         sampler.watch("locust", locust.pid)
-        loadgen.wait(locust, load)
-        result = loadgen.read_result(load)
+        headless_locust.wait(locust, load)
+        result = headless_locust.read_result(load)
         memory = measure.tree_memory(server.pid)
         if server.process.poll() is not None:
             raise servers.ServerFailed(f"server exited during the cell:\n{server.log_tail()}")
@@ -263,7 +266,7 @@ def run_cell(
     return row, commands
 
 
-def describe(
+def cell_columns(
     cell: matrix.Cell, cell_id: str, model: models.ServedModel, options: RunOptions
 ) -> dict[str, Any]:
     """The columns that say what a cell is, before anything is measured."""

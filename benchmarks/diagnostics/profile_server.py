@@ -1,6 +1,8 @@
-"""Where a live server's time goes under load: `python -m benchmarks.profile_server CONFIG`.
+"""Where a live server's time goes under load, sampled by py-spy.
 
-Starts one of the runner's one-worker Uvicorn configurations (benchmarks/matrix.py, e.g.
+    python -m benchmarks.diagnostics.profile_server CONFIG
+
+Starts one of the runner's one-worker Uvicorn configurations (benchmarks/runner/matrix.py, e.g.
 `fastapi-uvicorn-1`, `fastapi-uvicorn-1+microbatching`, `tutorial-fastapi-uvicorn-1`) under
 py-spy on one core, loads `POST /predict` with Locust's SinglePredictUser from the other
 core(s), and samples the server the whole time (its start-up samples are left out). It prints,
@@ -14,7 +16,7 @@ its turns on, and what the threadpool's threads wait for.
 
 Needs py-spy (in the dev extras). py-spy starts the server as its own child, which Linux lets
 any user sample; on macOS py-spy needs sudo. The Flask app is profiled in process instead:
-`python -m benchmarks.where_time_goes`.
+`python -m benchmarks.diagnostics.where_time_goes`.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks import loadgen, matrix, servers
-from benchmarks.runner import plan_cpus
+from benchmarks import servers
+from benchmarks.runner import headless_locust, matrix
+from benchmarks.runner.run import plan_cpus
 
 # (label, function): the share of a thread kind's samples with this function on the stack.
 MARKERS = (
@@ -127,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     spec = dataclasses.replace(spec, argv=[*record, *spec.argv], cpus=cpus.server)
     spy = servers.start(spec, log=work / "server.log")
     try:
-        load = loadgen.LoadSpec(
+        load = headless_locust.LoadSpec(
             spy.url, "SinglePredictUser", args.users, args.warmup, args.seconds, work
         )
-        loadgen.wait(loadgen.start(load, cpus.locust), load)
+        headless_locust.wait(headless_locust.start(load, cpus.locust), load)
     finally:
         for child in psutil.Process(spy.pid).children():  # the server: py-spy writes on its exit
             child.send_signal(signal.SIGTERM)
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0 or not raw.exists():
         raise SystemExit(f"py-spy failed ({code}); its log:\n{spy.log_tail()}")
     without_start_up(raw)
-    result = loadgen.read_result(load)
+    result = headless_locust.read_result(load)
     print(
         f"{config.name}, {args.users} users on POST /predict, {cpus.note}: "
         f"{result.rps:.1f} req/s in Locust's measured window, the server sampled by py-spy "

@@ -7,53 +7,31 @@ generator saturated are marked wherever they appear, because they measure Locust
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-# Figure objects rather than pyplot: no global backend is chosen or changed, so a notebook that
-# imports this module keeps showing its own plots inline.
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-from benchmarks.measure import SHARED_CORE_THRESHOLD_PCT, core_shared
-
-Row = dict[str, str]
-SATURATED = "generator saturated"
-SHARED = "server core shared"
-
-
-def read_rows(run_dir: Path) -> list[Row]:
-    with (run_dir / "results.csv").open(newline="") as file:
-        # A column a run predates reads as empty, so older runs can be drawn again.
-        return [defaultdict(str, row) for row in csv.DictReader(file)]
-
-
-def number(value: str) -> float | None:
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(result) else result
-
-
-def fmt(value: str, digits: int = 0) -> str:
-    parsed = number(value)
-    return "" if parsed is None else f"{parsed:,.{digits}f}"
+from benchmarks.reports import async_report
+from benchmarks.reports.plots import latency_plot, throughput_plot
+from benchmarks.reports.rows import (
+    SATURATED,
+    SHARED,
+    Row,
+    fmt,
+    median_rounds,
+    number,
+    read_rows,
+    rounds_by_cell,
+    shared,
+)
+from benchmarks.runner.measure import SHARED_CORE_THRESHOLD_PCT
 
 
 def write(run_dir: Path) -> Path:
     """Write report.md and plots/*.png for the run in run_dir; return the report's path."""
-    from benchmarks import async_report  # here, not at the top: it builds on this module
-
     meta = json.loads((run_dir / "meta.json").read_text())
     rows = read_rows(run_dir)
     every_ok = [row for row in rows if row["status"] == "ok"]
@@ -79,33 +57,6 @@ def write(run_dir: Path) -> Path:
     path = run_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-Key = tuple[str, str, str, str]  # model, scenario, configuration, users: one cell of the matrix
-
-
-def key(row: Row) -> Key:
-    return (row["model"], row["scenario"], row["config"], row["users"])
-
-
-def rounds_by_cell(rows: Iterable[Row]) -> dict[Key, list[Row]]:
-    """Each cell's rows, one per round (--repeat), in the order they ran."""
-    cells: dict[Key, list[Row]] = defaultdict(list)
-    for row in rows:
-        cells[key(row)].append(row)
-    return cells
-
-
-def median_rounds(rows: Sequence[Row]) -> list[Row]:
-    """One row per cell: the round with the median throughput (the lower middle of an even
-    count), so that every column of the row shown comes from one real measurement. Rounds
-    whose server shared its core are passed over when the cell has others."""
-    chosen = []
-    for cell_rows in rounds_by_cell(rows).values():
-        clean = [row for row in cell_rows if not shared(row)] or cell_rows
-        ranked = sorted(clean, key=lambda row: number(row["rps"]) or 0.0)
-        chosen.append(ranked[(len(ranked) - 1) // 2])
-    return sorted(chosen, key=lambda row: row["cell"])
 
 
 def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
@@ -154,11 +105,6 @@ def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
         "per cell are in meta.json; column meanings at the end.",
         "",
     ]
-
-
-def shared(row: Row) -> bool:
-    """Did other work take a share of the server's core while this cell measured?"""
-    return core_shared(number(row.get("other_on_server_cpus_pct", "")))
 
 
 def warnings(rows: Sequence[Row]) -> list[str]:
@@ -234,87 +180,6 @@ def section(
             f"{', '.join(note)} |"
         )
     return [*lines, ""]
-
-
-def by_config(rows: Iterable[Row]) -> dict[str, list[Row]]:
-    grouped: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        grouped[row["config"]].append(row)
-    return {name: sorted(group, key=lambda r: int(r["users"])) for name, group in grouped.items()}
-
-
-def throughput_plot(rows: Sequence[Row], path: Path, title: str) -> None:
-    fig = Figure(figsize=(11, 5.5))
-    ax = fig.subplots()
-    colors = matplotlib.colormaps["tab20"].colors  # 20 distinct colours: one per configuration
-    for index, (name, group) in enumerate(sorted(by_config(rows).items())):
-        users = [int(r["users"]) for r in group]
-        rps = [number(r["rps"]) or 0.0 for r in group]
-        # Marker by framework, dashes for the tutorial snippets: readable without colour too.
-        marker = "s" if group[0]["framework"] == "fastapi" else "o"
-        style = "--" if group[0]["kind"] == "tutorial" else "-"
-        color = colors[index % len(colors)]
-        (line,) = ax.plot(users, rps, style, marker=marker, color=color, label=name)
-        hot = [
-            (u, v)
-            for u, v, r in zip(users, rps, group, strict=True)
-            if r["generator_saturated"] == "True"
-        ]
-        if hot:
-            ax.plot(*zip(*hot, strict=True), "x", color=line.get_color(), markersize=12)
-    users_axis(ax, rows)
-    ax.set_ylim(bottom=0)  # from zero: a cut axis makes small differences look large
-    ax.set_xlabel("concurrent users (closed loop)")
-    ax.set_ylabel("requests per second")
-    saturated = any(r["generator_saturated"] == "True" for r in rows)
-    ax.set_title(
-        f"Throughput vs users: {title}" + ("  (x: generator saturated)" if saturated else "")
-    )
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def latency_plot(rows: Sequence[Row], path: Path, title: str) -> None:
-    grouped = sorted(by_config(rows).items())
-    columns = min(4, len(grouped))
-    lines_of_plots = math.ceil(len(grouped) / columns)
-    fig = Figure(figsize=(3.4 * columns, 2.8 * lines_of_plots + 0.6))
-    axes = fig.subplots(lines_of_plots, columns, sharex=True, sharey=True, squeeze=False)
-    for ax, (name, group) in zip(axes.flat, grouped, strict=False):
-        users = [int(r["users"]) for r in group]
-        for column, style in (("p50_ms", "-"), ("p95_ms", "--"), ("p99_ms", ":")):
-            values = [number(r[column]) for r in group]
-            ax.plot(
-                users, [v if v else math.nan for v in values], style, marker=".", label=column[:3]
-            )
-        ax.set_title(name, fontsize=8)
-        users_axis(ax, rows)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(PLAIN)
-        ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.grid(True, alpha=0.3)
-    for ax in list(axes.flat)[len(grouped) :]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
-    fig.supxlabel("concurrent users (closed loop)")
-    fig.supylabel("latency, ms (log scale)")
-    fig.suptitle(f"Latency percentiles vs users: {title}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
-
-
-def users_axis(ax: Axes, rows: Sequence[Row]) -> None:
-    """Users on a log-2 axis, ticked at the levels measured, labelled as plain numbers."""
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted({int(r["users"]) for r in rows}))
-    ax.xaxis.set_major_formatter(PLAIN)
-    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def memory_section(rows: Sequence[Row]) -> list[str]:

@@ -1,11 +1,11 @@
 """Run headless Locust for one cell and read back what it measured.
 
-The command is plain Locust plus the runner's warm-up plugin (benchmarks/locust_warmup.py);
+The command is plain Locust plus the runner's warm-up plugin (benchmarks/runner/locust_warmup.py);
 with processes > 1 Locust's own distributed mode (--processes: one master, forked workers)
-spreads the users. Latency percentiles are computed from Locust's response-time histogram
-with Locust's own rule, so they match what its web UI shows for the same requests. With the
-health probe on, one HealthProbeUser runs beside the scenario's users, and its /health
-requests are read apart from the scenario's.
+spreads the users. Every number is read from Locust's own statistics CSV (its percentiles
+included), so it matches what Locust's web UI shows for the same requests. With the health
+probe on, one HealthProbeUser runs beside the scenario's users, and its /health row is read
+apart from the scenario's.
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ import json
 import os
 import signal
 import subprocess
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from benchmarks.servers import PYTHON, ROOT
+from benchmarks.servers import PYTHON, ROOT, pinned
 
-LOCUSTFILES = "benchmarks/locustfile.py,benchmarks/locust_warmup.py"
+LOCUSTFILES = "benchmarks/locustfile.py,benchmarks/runner/locust_warmup.py"
 # Locust warns past 100 users spawned per second per process; the warm-up absorbs the ramp.
 MAX_SPAWN_RATE = 100
 # The locustfile's probe (one user, always) and the name its requests carry in the statistics.
 HEALTH_PROBE_CLASS = "HealthProbeUser"
 HEALTH_PATH = "/health"
+# The name of the row that totals every request in Locust's statistics CSV.
+AGGREGATED = "Aggregated"
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class LoadSpec:
     health_probe: bool = False  # one more user: HealthProbeUser, GET /health 10 times a second
 
     @property
-    def json_prefix(self) -> Path:
+    def csv_prefix(self) -> Path:
         return self.out_dir / "locust"
 
     @property
@@ -67,8 +67,7 @@ def locust_argv(spec: LoadSpec) -> list[str]:
         "--run-time", f"{spec.warmup_s + spec.measure_s:g}s",
         "--warmup", f"{spec.warmup_s:g}",
         "--window-file", str(spec.window_file),
-        "--json-file", str(spec.json_prefix),
-        "--csv", str(spec.json_prefix),
+        "--csv", str(spec.csv_prefix),
         "--only-summary",
         "--batch-size", str(spec.batch_size),
     ]  # fmt: skip
@@ -82,12 +81,11 @@ def start(spec: LoadSpec, cpus: set[int] | None) -> subprocess.Popen[bytes]:
     spec.out_dir.mkdir(parents=True, exist_ok=True)
     with spec.log_file.open("wb") as log:
         return subprocess.Popen(
-            locust_argv(spec),
+            pinned(locust_argv(spec), cpus),
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
 
 
@@ -136,67 +134,68 @@ class LoadResult:
 def read_result(spec: LoadSpec) -> LoadResult:
     """Locust's statistics for the measured window (after the warm-up reset)."""
     window = json.loads(spec.window_file.read_text())
-    entries = json.loads(spec.json_prefix.with_suffix(".json").read_text())
+    rows = stats_rows(spec.csv_prefix)
     probed = HEALTH_PATH if spec.health_probe else ""  # the probe's name, read apart
-    probe = [entry for entry in entries if entry["name"] == probed]
-    entries = [entry for entry in entries if entry["name"] != probed]
-    histogram = merged_histogram(entries)
-    timed = sum(histogram.values())
-    total_ms = sum(entry["total_response_time"] for entry in entries)
+    scenario = scenario_row(rows, probed)
     failures = failure_rows(spec.out_dir / "locust_failures.csv", exclude=probed)
+    p50, p95, p99 = (percentile_ms(scenario, column) for column in ("50%", "95%", "99%"))
     return LoadResult(
-        requests=sum(entry["num_requests"] for entry in entries),
-        failures=sum(entry["num_failures"] for entry in entries),
+        requests=int(scenario["Request Count"]),
+        failures=int(scenario["Failure Count"]),
         window_s=window["end"] - window["start"],
         window_start=window["start"],
         window_end=window["end"],
-        mean_ms=total_ms / timed if timed else None,
-        p50_ms=percentile(histogram, 0.50),
-        p95_ms=percentile(histogram, 0.95),
-        p99_ms=percentile(histogram, 0.99),
-        max_ms=max((entry["max_response_time"] for entry in entries), default=None),
+        mean_ms=timing_ms(scenario, "Average Response Time"),
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        max_ms=timing_ms(scenario, "Max Response Time"),
         first_error=first_error_of(failures),
         # The locustfile's checks word every wrong status as "status NNN: ...".
         status_503=sum(int(r["Occurrences"] or 0) for r in failures if "status 503" in r["Error"]),
-        health=health_result(probe) if probed else None,
+        health=health_result(rows) if probed else None,
     )
 
 
-def merged_histogram(entries: list[dict[str, Any]]) -> Counter[int]:
-    histogram: Counter[int] = Counter()
-    for entry in entries:
-        histogram.update({int(ms): count for ms, count in entry["response_times"].items()})
-    return histogram
+def stats_rows(csv_prefix: Path) -> list[dict[str, str]]:
+    """Locust's statistics CSV: one row per request name, then the Aggregated row."""
+    with csv_prefix.with_name(f"{csv_prefix.name}_stats.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
 
 
-def health_result(entries: list[dict[str, Any]]) -> HealthResult:
-    histogram = merged_histogram(entries)
+def scenario_row(rows: list[dict[str, str]], probed: str) -> dict[str, str]:
+    """The scenario's requests: all of them, or with the probe beside them, the one other row
+    (each scenario's user class names its requests alike)."""
+    if not probed:
+        return next(row for row in rows if row["Name"] == AGGREGATED)
+    others = [row for row in rows if row["Name"] not in (probed, AGGREGATED)]
+    if len(others) > 1:
+        raise ValueError(f"one request name per scenario, found {[r['Name'] for r in others]}")
+    return others[0] if others else {"Request Count": "0", "Failure Count": "0"}
+
+
+def percentile_ms(row: dict[str, str], column: str) -> int | None:
+    """A percentile as Locust wrote it (its own rule, on its bucketed times); N/A is None."""
+    value = row.get(column, "N/A")
+    return None if value == "N/A" else int(value)
+
+
+def timing_ms(row: dict[str, str], column: str) -> float | None:
+    return float(row[column]) if int(row["Request Count"]) else None
+
+
+def health_result(rows: list[dict[str, str]]) -> HealthResult:
+    probe = next(
+        (row for row in rows if row["Name"] == HEALTH_PATH),
+        {"Request Count": "0", "Failure Count": "0"},
+    )
     return HealthResult(
-        requests=sum(entry["num_requests"] for entry in entries),
-        failures=sum(entry["num_failures"] for entry in entries),
-        p50_ms=percentile(histogram, 0.50),
-        p99_ms=percentile(histogram, 0.99),
-        max_ms=max((entry["max_response_time"] for entry in entries), default=None),
+        requests=int(probe["Request Count"]),
+        failures=int(probe["Failure Count"]),
+        p50_ms=percentile_ms(probe, "50%"),
+        p99_ms=percentile_ms(probe, "99%"),
+        max_ms=timing_ms(probe, "Max Response Time"),
     )
-
-
-def percentile(histogram: Counter[int], fraction: float) -> int | None:
-    """Locust's rule (stats.calculate_response_time_percentile), on its bucketed times.
-
-    Locust keeps response times in buckets (whole ms below 100 ms, then 10 ms, 100 ms...),
-    so a percentile is the bucket that holds it. Walk down from the slowest bucket until no
-    more than (1 - fraction) of the requests are slower.
-    """
-    total = sum(histogram.values())
-    if total == 0:
-        return None
-    within = int(total * fraction)
-    seen = 0
-    for response_time in sorted(histogram, reverse=True):
-        seen += histogram[response_time]
-        if total - seen <= within:
-            return response_time
-    return 0
 
 
 def failure_rows(failures_csv: Path, exclude: str = "") -> list[dict[str, str]]:

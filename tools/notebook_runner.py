@@ -1,7 +1,7 @@
 """Execute the lesson notebooks: in place for `make notebooks`, or as a throwaway copy for tests.
 
-python -m tests.notebook_runner --in-place            # all of notebooks/*.ipynb
-python -m tests.notebook_runner notebooks/01_*.ipynb  # execute, keep the file unchanged
+python -m tools.notebook_runner --in-place            # all of notebooks/*.ipynb
+python -m tools.notebook_runner notebooks/01_*.ipynb  # execute, keep the file unchanged
 """
 
 from __future__ import annotations

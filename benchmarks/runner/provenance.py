@@ -89,12 +89,8 @@ def shown_path(value: str) -> str:
     return value.replace(str(ROOT) + os.sep, "").replace(str(ROOT), ".")
 
 
-def command_line(
-    argv: Iterable[str], env: Mapping[str, str] | None = None, cpus: Iterable[int] | None = None
-) -> str:
-    """A command as a student could type it: its variables, `taskset` for the pinning, `python`."""
+def command_line(argv: Iterable[str], env: Mapping[str, str] | None = None) -> str:
+    """A command as a student could type it: its variables first, `python` for this interpreter."""
     parts = [f"{name}={shlex.quote(shown_path(value))}" for name, value in (env or {}).items()]
-    if cpus:
-        parts += ["taskset", "-c", ",".join(str(cpu) for cpu in sorted(cpus))]
     parts += ["python" if arg == PYTHON else shlex.quote(shown_path(arg)) for arg in argv]
     return " ".join(parts)

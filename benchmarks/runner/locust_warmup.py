@@ -1,6 +1,6 @@
 """A Locust plugin for the benchmark runner: warm up, reset the statistics, record the window.
 
-    locust -f benchmarks/locustfile.py,benchmarks/locust_warmup.py --headless \
+    locust -f benchmarks/locustfile.py,benchmarks/runner/locust_warmup.py --headless \
         --warmup 5 --window-file cell/window.json -t 25s ...
 
 For the first --warmup seconds the load runs but is not measured: workers fork or spawn,

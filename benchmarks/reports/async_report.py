@@ -16,7 +16,8 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from benchmarks.report import SATURATED, Row, fmt, number, throughput_plot
+from benchmarks.reports.plots import throughput_plot
+from benchmarks.reports.rows import SATURATED, Row, fmt, number
 
 
 @dataclass(frozen=True)

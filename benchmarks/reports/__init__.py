@@ -1,0 +1,1 @@
+"""The run reports: report.md, its tables and plots, drawn from a run folder's CSV and meta.json."""

@@ -1,0 +1,1 @@
+"""The benchmark runner: what a run covers, how each cell is started, loaded and measured."""

@@ -1,0 +1,1 @@
+"""Build tools the Makefile runs: docs code includes, notebook execution."""
