@@ -7,6 +7,7 @@ are rejected so that a typo such as ``BMI`` fails loudly instead of being ignore
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,19 @@ def _no_booleans(value: Any) -> Any:
     # JSON `true` is 1 to Python; for a categorical code that silent cast hides a client bug.
     if isinstance(value, bool):
         raise PydanticCustomError("literal_error", "Input should be 1 or 2", {"expected": "1 or 2"})
+    return value
+
+
+# An id in a URL is written one way: "12", not "+12", "12.0", "012", " 12" or "1_2", all of
+# which pydantic's lax int parsing would take as 12 (and "-0" as 0).
+_CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+
+
+def _canonical_integer(value: Any) -> Any:
+    if isinstance(value, str) and not _CANONICAL_INTEGER.fullmatch(value):
+        raise PydanticCustomError(
+            "int_parsing", "Input should be a valid integer, unable to parse string as an integer"
+        )
     return value
 
 
@@ -90,7 +104,9 @@ PredictRequest = Patient
 # feature service knows which ids exist (0 to 441): a negative id can never exist, so it is a
 # 422 here, while an id the service does not know is its 404.
 PatientId = Annotated[
-    int, Field(ge=0, description="Row of the data set the feature service serves (0 to 441)")
+    int,
+    BeforeValidator(_canonical_integer),
+    Field(ge=0, description="Row of the data set the feature service serves (0 to 441)"),
 ]
 
 

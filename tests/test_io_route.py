@@ -114,7 +114,13 @@ def test_an_unknown_patient_is_404(io_client: httpx.Client, patient_id: int) -> 
 
 @pytest.mark.parametrize(
     ("raw_id", "error_type"),
-    [("-1", "greater_than_equal"), ("abc", "int_parsing"), ("1.5", "int_parsing")],
+    [
+        ("-1", "greater_than_equal"),
+        ("abc", "int_parsing"),
+        ("1.5", "int_parsing"),
+        # Written any other way than "0": lax int parsing would have taken each as patient 0.
+        *((raw, "int_parsing") for raw in ("+0", "0.0", "%2B0.0", "00", "-0", "0_0", "%200")),
+    ],
 )
 def test_an_id_that_cannot_be_a_patient_is_422_about_the_path(
     io_client: httpx.Client, raw_id: str, error_type: str
