@@ -52,6 +52,7 @@ def write(run_dir: Path) -> Path:
         throughput_plot(group, plots / f"{stem}-throughput.png", f"{model} model, {scenario}")
         latency_plot(group, plots / f"{stem}-latency.png", f"{model} model, {scenario}")
         lines += section(model, scenario, group, meta, stem)
+        lines += async_report.comparisons(model, group)  # the ratios a lesson reads
     plain = [row for row in every_ok if row["health_requests"] == ""]
     lines += memory_section(ok) + contract_section(plain) + columns_section()
     path = run_dir / "report.md"

@@ -245,6 +245,22 @@ CPU_CONFIGS = (
 )
 CPU_SCENARIOS = ("cpu-async-inline", "cpu-thread-pool", "cpu-process-pool")
 
+# The pairs profile: each lab app and its tutorial snippet (what the contract costs) ...
+CONTRACT_CONFIGS = (
+    "fastapi-uvicorn-1",
+    "tutorial-fastapi-uvicorn-1",
+    "fastapi-uvicorn-1+microbatching",
+    "flask-gunicorn-sync-1",
+    "tutorial-flask-gunicorn-sync-1",
+)
+# ... and batching as a design choice: each framework plain and + micro-batching, on the forest.
+BATCHING_CONFIGS = (
+    "flask-gunicorn-gthread-1x64",
+    "flask-gunicorn-gthread-1x64+microbatching",
+    "fastapi-uvicorn-1",
+    "fastapi-uvicorn-1+microbatching",
+)
+
 # "default": the model `make model` chose (MODEL_PATH, else shared_model/model.pkl).
 # "forest": the deliberately heavy forest (`train --estimator forest`), trained into a cache.
 MODELS = ("default", "forest")
@@ -331,20 +347,19 @@ PROFILES: dict[str, Profile] = {
     ),
     "pairs": Profile(
         "pairs",
-        configs=(
-            "fastapi-uvicorn-1",
-            "tutorial-fastapi-uvicorn-1",
-            "fastapi-uvicorn-1+microbatching",
-            "flask-gunicorn-sync-1",
-            "tutorial-flask-gunicorn-sync-1",
-        ),
+        configs=tuple(dict.fromkeys((*CONTRACT_CONFIGS, *BATCHING_CONFIGS))),
         scenarios=("single",),
-        models=("default",),
+        models=MODELS,
         users=(64,),
         warmup_s=3,
         measure_s=10,
+        parts=(
+            Part("default", CONTRACT_CONFIGS, ("single",)),
+            Part("forest", BATCHING_CONFIGS, ("single",)),
+        ),
         repeats=3,
-        about="each lab app against its tutorial snippet, in 3 interleaved rounds (about 4 min)",
+        about="each lab app against its tutorial snippet, and + micro-batching in both frameworks "
+        "on the heavy forest, at 64 users in 3 interleaved rounds (about 8 min)",
     ),
     "async": Profile(
         "async",
