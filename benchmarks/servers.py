@@ -59,7 +59,7 @@ UVICORN_LIMITS = (
     # On SIGTERM, requests in flight get 10 s to finish (as Gunicorn's graceful_timeout);
     # Uvicorn's default is to wait for ever.
     "--timeout-graceful-shutdown", "10",
-    # A backstop above the app's own MAX_IN_FLIGHT (1000): past it Uvicorn answers a
+    # A backstop above the app's own MAX_IN_FLIGHT (800): past it Uvicorn answers a
     # plain-text 503 itself. It counts open connections, idle keep-alive ones included.
     "--limit-concurrency", "2048",
 )  # fmt: skip

@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state: dict[str, object] = {
                 "predictor": predictor,
                 "features": features,
-                "model_runner": ModelRunner(served),
+                "model_runner": ModelRunner(served, settings.model_threads),
             }
             if settings.lab_pitfalls:
                 state["pitfalls"] = await resources.enter_async_context(open_pitfalls(settings))

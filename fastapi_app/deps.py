@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from shared_model.predictor import Predictor
 from shared_model.schemas import BatchPredictResponse, Patient, PredictResponse
@@ -17,22 +18,28 @@ from shared_model.serving.model import ServedModel
 class ModelRunner:
     """Runs the model for async routes, never on the event loop.
 
-    Plain: each call in FastAPI's threadpool, as a `def` route's body would run. With
+    Plain: each call in one of MODEL_THREADS threads (1), which requests wait for in arrival
+    order (AnyIO's CapacityLimiter is FIFO). Not FastAPI's threadpool of 40: the model is
+    CPU-bound, so 40 threads buy no speed, and under overload they fight the event loop for
+    the GIL, which then reads some connections seconds late (docs/overload.md). With
     MICROBATCH_MAX_SIZE set ("+ micro-batching"), a single prediction awaits a model call
     shared with the requests that arrived together, and holds no thread while it waits.
     """
 
-    def __init__(self, served: ServedModel) -> None:
+    def __init__(self, served: ServedModel, model_threads: int) -> None:
         self.served = served
+        self.limiter = anyio.CapacityLimiter(model_threads)
 
     async def predict(self, patient: Patient) -> PredictResponse:
         if self.served.batcher is not None:
             return await self.served.apredict(patient)
-        return await run_in_threadpool(self.served.predict, patient)
+        return await anyio.to_thread.run_sync(self.served.predict, patient, limiter=self.limiter)
 
     async def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
         # Already one vectorized model call: batching has nothing to add.
-        return await run_in_threadpool(self.served.predict_batch, patients)
+        return await anyio.to_thread.run_sync(
+            self.served.predict_batch, patients, limiter=self.limiter
+        )
 
 
 # The getters below are `async def` although they await nothing: FastAPI runs a plain `def`

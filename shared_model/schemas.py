@@ -105,8 +105,8 @@ PredictRequest = Patient
 # 422 here, while an id the service does not know is its 404.
 PatientId = Annotated[
     int,
-    BeforeValidator(_canonical_integer),
     Field(ge=0, description="Row of the data set the feature service serves (0 to 441)"),
+    BeforeValidator(_canonical_integer),
 ]
 
 

@@ -55,9 +55,9 @@ def test_a_real_profile_of_uvicorn_under_load() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fastapi-uvicorn-1, 8 users on POST /predict" in result.stdout
-    # The def route's request goes through the threadpool, where the model runs.
+    # The route awaits the model runner, which hands the model to its thread.
     assert "event loop (the main thread):" in result.stdout
-    assert "FastAPI: hand a def function to the threadpool" in result.stdout
+    assert "the lab's model runner: hand the model to its thread" in result.stdout
     assert "scikit-learn Pipeline.predict" in result.stdout
     # The model's share: found only while the marker names the call every answer goes through.
     assert "the lab's predictor (model, warnings, metrics)" in result.stdout

@@ -42,6 +42,7 @@ MARKERS = (
     ("Starlette/FastAPI: the whole app", "Starlette.__call__"),
     ("FastAPI: dependencies and body validation", "solve_dependencies"),
     ("FastAPI: hand a def function to the threadpool", "run_in_threadpool"),
+    ("the lab's model runner: hand the model to its thread", "ModelRunner.predict"),
     ("FastAPI: check and serialize the response", "serialize_response"),
     ("the lab's middleware (request IDs, limits, metrics)", "LabMiddleware.__call__"),
     ("micro-batcher: gather a batch", "MicroBatcher._next_batch"),

@@ -110,7 +110,7 @@ CONFIGS: dict[str, ServerConfig] = {
         ),
         ServerConfig(
             "fastapi-uvicorn-1", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
-            about="one Uvicorn process: /predict a plain def route, one threadpool hop each",
+            about="one Uvicorn process: /predict awaits the model in its one thread",
         ),
         ServerConfig(
             "fastapi-uvicorn-1+microbatching", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,

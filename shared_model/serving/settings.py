@@ -10,6 +10,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The model and its card live beside the model code, in shared_model/.
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model.pkl"
 
+# MAX_IN_FLIGHT's default, by Little's law: requests inside = throughput x time each spends
+# inside. One worker on one core serves about this many /predict a second (wrk, 64
+# connections, docs/overload.md), and a request should not wait inside longer than this; a
+# student's machine differs, so measure yours and change these two.
+MEASURED_CAPACITY_RPS = 800
+PROMISED_LATENCY_S = 1.0
+DEFAULT_MAX_IN_FLIGHT = round(MEASURED_CAPACITY_RPS * PROMISED_LATENCY_S)
+
 
 class Settings(BaseSettings):
     """Everything an app may be told; each field is an environment variable of the same name."""
@@ -24,12 +32,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Largest request body accepted; larger gets 413."
     )
-    # Per worker process. Far above what the lab's load tests send (64 users), so it only
-    # shows in a flood; serving/load_shedding.py says why the apps count and not the server.
+    # Per worker process, sized above (Little's law). Far above what the lab's load tests send
+    # (64 users), so it only shows in a flood; serving/load_shedding.py says why the apps
+    # count and not the server.
     max_in_flight: int = Field(
-        default=1000,
+        default=DEFAULT_MAX_IN_FLIGHT,
         ge=0,
         description="Requests one worker serves at once; one more gets 503. 0: no limit.",
+    )
+    # FastAPI only: the threads that run the model in one worker, which requests wait for in
+    # arrival order. One, as a Gunicorn sync worker has: the model is CPU-bound.
+    model_threads: int = Field(
+        default=1, ge=1, description="Threads running the model in one FastAPI worker."
     )
 
     # The I/O-bound route, GET /patients/{id}/prediction, and the feature service it calls.
