@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import json
 
 import yaml
@@ -38,3 +40,14 @@ def test_every_compose_port_is_published_on_loopback_only() -> None:
 def test_every_compose_service_has_a_cpu_limit() -> None:
     for name, service in COMPOSE["services"].items():
         assert float(service["deploy"]["resources"]["limits"]["cpus"]) > 0, name
+
+
+def test_every_module_and_file_a_service_starts_exists() -> None:
+    # A module or locustfile that moved would only show when a container failed to start.
+    for name, service in COMPOSE["services"].items():
+        command = service.get("command") or []
+        for flag, value in itertools.pairwise(command):
+            if flag == "-m":
+                assert importlib.util.find_spec(value) is not None, (name, value)
+            if flag == "-f":
+                assert (ROOT / value).is_file(), (name, value)
