@@ -45,7 +45,7 @@ COMPARISONS = (
     ),
     Comparison(
         "forest", ("fastapi-uvicorn-1+microbatching", "single"), ("fastapi-uvicorn-1", "single"),
-        5, True, "heavy model: FastAPI + micro-batching vs its plain def route (threadpool)",
+        5, True, "heavy model: FastAPI + micro-batching vs its plain route",
     ),
     Comparison(
         "forest", ("flask-gunicorn-gthread-1x64+microbatching", "single"),
