@@ -10,7 +10,7 @@ from flask_app.errors import (
     validation_error_response,
 )
 from flask_app.middleware import install_middleware
-from flask_app.request import LabRequest
+from flask_app.request import ContractRequest
 from flask_app.routes import create_blueprint
 from flask_app.security import security_schemes
 from shared_model.predictor import Predictor
@@ -35,10 +35,10 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         validation_error_model=ValidationErrorResponse,
         validation_error_callback=validation_error_response,
     )
-    # A body over the limit is a 413 before the route sees it (LabRequest.stream, chunked
+    # A body over the limit is a 413 before the route sees it (ContractRequest.stream, chunked
     # bodies included). The limit sits on the request class rather than in MAX_CONTENT_LENGTH,
     # which Flask reads through its app proxy twice per request (docs/results.md).
-    app.request_class = LabRequest.with_body_limit(settings.max_body_bytes)
+    app.request_class = ContractRequest.with_body_limit(settings.max_body_bytes)
     app.json.sort_keys = False  # keep the schema's field order, as FastAPI does
     # OPTIONS answers 405, as in FastAPI, rather than Flask's automatic empty 200: this API
     # has no CORS to describe, and the 405's Allow header already lists the methods.

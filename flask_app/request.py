@@ -1,4 +1,4 @@
-"""The app's request class: the contract's body parsing, and the route for the middlewares."""
+"""ContractRequest: Flask parsing request bodies by the contract's rules, as FastAPI does."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from shared_model.serving.errors import parse_json_object
 ENVIRON_KEY = "lab.request"
 
 
-class LabRequest(Request):
+class ContractRequest(Request):
     """Parse bodies with the contract's rules, so flask-openapi3 sees only JSON objects, and
     leave the request in the environ, so the middlewares can read the matched route."""
 
@@ -28,7 +28,7 @@ class LabRequest(Request):
         environ[ENVIRON_KEY] = self
 
     @classmethod
-    def with_body_limit(cls, max_bytes: int) -> type[LabRequest]:
+    def with_body_limit(cls, max_bytes: int) -> type[ContractRequest]:
         """This class, refusing bodies over ``max_bytes`` with 413 (Flask's per-request limit)."""
         return type(cls.__name__, (cls,), {"_max_content_length": max_bytes})
 

@@ -55,7 +55,7 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
     bp = APIBlueprint("model", __name__, operation_id_callback=operation_id)
     # The key first (except on open routes), as FastAPI checks it before validating a body.
     # No key configured, no hook: every Flask hook costs microseconds on every request.
-    # Malformed JSON, an empty body or a non-JSON content type are a 422 from LabRequest's
+    # Malformed JSON, an empty body or a non-JSON content type are a 422 from ContractRequest's
     # get_json, which flask-openapi3 calls before it validates the body.
     if settings.api_key is not None:
         bp.before_request(require_api_key)
