@@ -44,10 +44,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     # has no CORS to describe, and the 405's Allow header already lists the methods.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["SETTINGS"] = settings
-    # Loaded once when the app is created: under Gunicorn with preload_app the master loads
-    # it before forking, and every worker shares those pages copy-on-write.
-    # Metrics on every answer, and + micro-batching when MICROBATCH_MAX_SIZE is set: under a
-    # threaded worker (gthread), threads whose requests arrive together share one model call.
+    # Loaded once, when the app is created: under Gunicorn with preload_app the master loads it
+    # before forking, and the workers share those pages copy-on-write. ServedModel counts every
+    # answer and, with MICROBATCH_MAX_SIZE set, lets gthread threads share one model call.
     app.extensions["model"] = ServedModel(Predictor.load(settings.model_path), settings)
     # One blocking client for the app's life. Its connection pool is made on first use in
     # each worker, after the fork (and after gevent's patching); gthread threads share it.
