@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.reports import report
-from benchmarks.runner import matrix, models
+from benchmarks.runner import matrix, model_files
 from benchmarks.runner import run as runner
 
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--server-cpus", type=numbers, help="pin servers to these cores, e.g. 0")
     run.add_argument("--locust-cpus", type=numbers, help="pin Locust to these cores, e.g. 1")
-    run.add_argument("--model-cache", type=Path, default=models.DEFAULT_CACHE)
+    run.add_argument("--model-cache", type=Path, default=model_files.DEFAULT_CACHE)
     run.add_argument("--dry-run", action="store_true", help="print the cells and exit")
 
     commands.add_parser("list", help="configurations, scenarios and profiles")

@@ -30,15 +30,17 @@ class ModelRunner:
         self.served = served
         self.limiter = anyio.CapacityLimiter(model_threads)
 
-    async def predict(self, patient: Patient) -> PredictResponse:
+    async def response_for(self, patient: Patient) -> PredictResponse:
         if self.served.batcher is not None:
-            return await self.served.apredict(patient)
-        return await anyio.to_thread.run_sync(self.served.predict, patient, limiter=self.limiter)
+            return await self.served.response_for_async(patient)
+        return await anyio.to_thread.run_sync(
+            self.served.response_for, patient, limiter=self.limiter
+        )
 
-    async def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
+    async def batch_response_for(self, patients: Sequence[Patient]) -> BatchPredictResponse:
         # Already one vectorized model call: batching has nothing to add.
         return await anyio.to_thread.run_sync(
-            self.served.predict_batch, patients, limiter=self.limiter
+            self.served.batch_response_for, patients, limiter=self.limiter
         )
 
 

@@ -80,13 +80,13 @@ def create_pitfalls_router() -> APIRouter:
         # DON'T: a blocking call inside async def. For the whole ~50 ms round trip the event
         # loop runs nothing else; the worker serves one request at a time, like a sync worker.
         patient = pitfalls.blocking_features.fetch(patient_id)
-        return await model.predict(patient)
+        return await model.response_for(patient)
 
     @router.post("/predict/async-inline")
     async def async_inline(patient: PredictRequest, predictor: PredictorDep) -> PredictResponse:
         # DON'T: CPU-bound work inside async def. The loop is stuck for the model's whole run,
         # so requests queue behind it and /health answers late, or not before its timeout.
-        return predictor.predict(patient)
+        return predictor.response_for(patient)
 
     @router.post("/predict/thread-pool")
     async def thread_pool(
@@ -95,7 +95,7 @@ def create_pitfalls_router() -> APIRouter:
         # A way out: a small pool of our own (LAB_POOL_SIZE threads) instead of FastAPI's
         # 40-thread one. The loop stays free; the GIL still lets one thread compute at a time.
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pitfalls.thread_pool, predictor.predict, patient)
+        return await loop.run_in_executor(pitfalls.thread_pool, predictor.response_for, patient)
 
     @router.post("/predict/process-pool")
     async def process_pool(patient: PredictRequest, pitfalls: PitfallsDep) -> PredictResponse:
@@ -118,7 +118,7 @@ def _load_predictor_in_child(model_path: str) -> None:
 
 def _predict_in_child(patient: Any) -> PredictResponse:
     assert _child_predictor is not None, "the pool's initializer loads the model"
-    return _child_predictor.predict(patient)
+    return _child_predictor.response_for(patient)
 
 
 def _child_ready() -> bool:

@@ -50,13 +50,13 @@ def create_router(settings: Settings) -> APIRouter:
     # event loop: a `def` route would also send its answer's validation to the threadpool.
     @router.post("/predict", responses=BODY_ERRORS, dependencies=KEY)
     async def predict(patient: PredictRequest, model: ModelRunnerDep) -> PredictResponse:
-        return await model.predict(patient)
+        return await model.response_for(patient)
 
     @router.post("/predict/batch", responses=BODY_ERRORS, dependencies=KEY)
     async def predict_batch(
         batch: BatchPredictRequest, model: ModelRunnerDep
     ) -> BatchPredictResponse:
-        return await model.predict_batch(batch.instances)
+        return await model.batch_response_for(batch.instances)
 
     @router.get("/patients/{patient_id}/prediction", responses=UPSTREAM_ERRORS, dependencies=KEY)
     async def patient_prediction(
@@ -65,6 +65,6 @@ def create_router(settings: Settings) -> APIRouter:
         # async: while the feature service takes its ~50 ms, this request holds no thread and
         # the loop serves others, so one worker keeps many of these in flight at once.
         patient = await features.fetch(patient_id)
-        return await model.predict(patient)
+        return await model.response_for(patient)
 
     return router

@@ -70,11 +70,11 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
 
     @bp.post("/predict", responses={200: PredictResponse, **BODY_ERRORS}, security=KEY)
     def predict(body: PredictRequest) -> Response:
-        return as_json(model().predict(body))
+        return as_json(model().response_for(body))
 
     @bp.post("/predict/batch", responses={200: BatchPredictResponse, **BODY_ERRORS}, security=KEY)
     def predict_batch(body: BatchPredictRequest) -> Response:
-        return as_json(model().predict_batch(body.instances))
+        return as_json(model().batch_response_for(body.instances))
 
     prediction_responses = {200: PredictResponse, **UPSTREAM_ERRORS}
 
@@ -83,6 +83,6 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
         # The worker (or its thread) is held for the whole round trip: with 50 ms upstream,
         # one sync worker answers at most 1 / 0.05 s = 20 of these a second (Little's law).
         patient = features().fetch(path.patient_id)
-        return as_json(model().predict(patient))
+        return as_json(model().response_for(patient))
 
     return bp

@@ -26,7 +26,7 @@ from shared_model.schemas import (
 )
 
 # Each row's prediction as a Python float, and each row's range warnings.
-PredictedRows = tuple[list[float], list[list[str]]]
+PredictionsWithWarnings = tuple[list[float], list[list[str]]]
 
 
 class ModelLoadError(RuntimeError):
@@ -75,24 +75,24 @@ class Predictor:
                 raise ModelLoadError(f"{model_path}: {exc}. Run `make model`.") from exc
         return cls(estimator, card)
 
-    def predict(self, patient: Patient) -> PredictResponse:
-        return self.predict_each([patient])[0]
+    def response_for(self, patient: Patient) -> PredictResponse:
+        return self.responses_for([patient])[0]
 
-    def predict_each(self, patients: Sequence[Patient]) -> list[PredictResponse]:
+    def responses_for(self, patients: Sequence[Patient]) -> list[PredictResponse]:
         """One vectorized call, answered as one /predict response per patient (micro-batching)."""
-        predictions, warnings = self.predict_rows(patients)
+        predictions, warnings = self.predictions_with_warnings(patients)
         return [
             PredictResponse(prediction=prediction, model_version=self.model_version, warnings=w)
             for prediction, w in zip(predictions, warnings, strict=True)
         ]
 
-    def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
-        predictions, warnings = self.predict_rows(patients)
+    def batch_response_for(self, patients: Sequence[Patient]) -> BatchPredictResponse:
+        predictions, warnings = self.predictions_with_warnings(patients)
         return BatchPredictResponse(
             predictions=predictions, model_version=self.model_version, warnings=warnings
         )
 
-    def predict_rows(self, patients: Sequence[Patient]) -> PredictedRows:
+    def predictions_with_warnings(self, patients: Sequence[Patient]) -> PredictionsWithWarnings:
         """All rows in one vectorized estimator call: 64 rows cost about what one row does.
 
         Every answer, single, batch or micro-batched, comes through here.

@@ -241,7 +241,7 @@ def test_predict_matches_the_predictor_in_process(
     for body in held_out_patients()[:10]:
         response = client.post("/predict", json=body)
         assert response.status_code == 200
-        expected = predictor.predict(Patient.model_validate(body)).model_dump()
+        expected = predictor.response_for(Patient.model_validate(body)).model_dump()
         assert response.json() == expected
 
 
@@ -249,7 +249,9 @@ def test_batch_matches_the_predictor_in_process(client: httpx.Client, predictor:
     bodies = held_out_patients()
     response = client.post("/predict/batch", json={"instances": bodies})
     assert response.status_code == 200
-    expected = predictor.predict_batch([Patient.model_validate(b) for b in bodies]).model_dump()
+    expected = predictor.batch_response_for(
+        [Patient.model_validate(b) for b in bodies]
+    ).model_dump()
     assert response.json() == expected
 
 
@@ -356,7 +358,7 @@ def test_unexpected_exception_is_500_without_traceback(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(Predictor, "predict_rows", broken)  # every answer's model call
+    monkeypatch.setattr(Predictor, "predictions_with_warnings", broken)  # every answer's model call
     response = client.post("/predict", json=EXAMPLE_PATIENT)
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal Server Error"}

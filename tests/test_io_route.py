@@ -88,7 +88,7 @@ def io_client(app_name: str, model_dir: Path, feature_service: str) -> Iterator[
 def expected_answer(predictor: Predictor, patient_id: int) -> dict[str, Any]:
     features, _ = load_data()
     patient = Patient.model_validate(row_to_patient(features[patient_id]))
-    return predictor.predict(patient).model_dump()
+    return predictor.response_for(patient).model_dump()
 
 
 def test_a_patient_is_fetched_then_predicted(io_client: httpx.Client, predictor: Predictor) -> None:

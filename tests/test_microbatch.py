@@ -99,7 +99,7 @@ def test_callers_in_threads_each_get_their_own_result() -> None:
     with batcher(Recorder(), max_size=8) as b:
         answers: dict[int, int] = {}
         threads = [
-            threading.Thread(target=lambda i=i: answers.__setitem__(i, b.predict(i)))
+            threading.Thread(target=lambda i=i: answers.__setitem__(i, b.result_for(i)))
             for i in range(32)
         ]
         for thread in threads:
@@ -170,9 +170,9 @@ def test_a_caller_that_went_away_is_not_computed() -> None:
     gate = Gate()
 
     async def scenario(b: MicroBatcher[int, int]) -> None:
-        first = asyncio.create_task(b.apredict(0))
+        first = asyncio.create_task(b.result_for_async(0))
         await asyncio.to_thread(gate.entered.wait, HANG_GUARD_S)
-        abandoned = asyncio.create_task(b.apredict(1))
+        abandoned = asyncio.create_task(b.result_for_async(1))
         await asyncio.sleep(0)
         abandoned.cancel()  # as when the client disconnects
         await asyncio.sleep(0)
@@ -186,7 +186,7 @@ def test_a_caller_that_went_away_is_not_computed() -> None:
 
 def test_a_coroutine_awaits_its_result_while_the_loop_serves_others() -> None:
     async def scenario(b: MicroBatcher[int, int]) -> list[int]:
-        return await asyncio.gather(*(b.apredict(i) for i in range(20)))
+        return await asyncio.gather(*(b.result_for_async(i) for i in range(20)))
 
     with batcher(Recorder(), max_size=8) as b:
         assert asyncio.run(scenario(b)) == [i * 10 for i in range(20)]
@@ -206,8 +206,8 @@ def test_predict_each_answers_each_patient_like_predict(predictor: Predictor) ->
     from shared_model.data import held_out_patients
 
     patients = [Patient.model_validate(body) for body in held_out_patients()[:5]]
-    each = predictor.predict_each(patients)
-    batch = predictor.predict_batch(patients)
+    each = predictor.responses_for(patients)
+    batch = predictor.batch_response_for(patients)
     assert [answer.prediction for answer in each] == batch.predictions
     assert [answer.warnings for answer in each] == batch.warnings
-    assert predictor.predict_each(patients[:1]) == [predictor.predict(patients[0])]
+    assert predictor.responses_for(patients[:1]) == [predictor.response_for(patients[0])]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from shared_model.data import held_out_patients
-from shared_model.predictor import PredictedRows, Predictor
+from shared_model.predictor import PredictionsWithWarnings, Predictor
 from shared_model.schemas import Patient
 from shared_model.serving.settings import Settings
 from tests.conftest import make_client
@@ -30,13 +30,13 @@ ONE_HOUR_MS = 3_600_000
 def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every batch the model is called with, in order."""
     sizes: list[int] = []
-    original = Predictor.predict_rows
+    original = Predictor.predictions_with_warnings
 
-    def recording(self: Predictor, patients: Sequence[Patient]) -> PredictedRows:
+    def recording(self: Predictor, patients: Sequence[Patient]) -> PredictionsWithWarnings:
         sizes.append(len(patients))
         return original(self, patients)
 
-    monkeypatch.setattr(Predictor, "predict_rows", recording)
+    monkeypatch.setattr(Predictor, "predictions_with_warnings", recording)
     return sizes
 
 
@@ -65,7 +65,7 @@ def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(
     assert batch_sizes == [4, 4]
     for body, response in zip(bodies, responses, strict=True):
         assert response.status_code == 200
-        alone = predictor.predict(Patient.model_validate(body)).model_dump()
+        alone = predictor.response_for(Patient.model_validate(body)).model_dump()
         answer = response.json()
         # The same answer as alone, except that a linear model's prediction may differ in its
         # last bit or two: BLAS sums a row of a 4-row batch in another order than a 1-row one.
@@ -78,14 +78,14 @@ def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(
 def test_a_request_that_breaks_the_model_fails_alone(
     app_name: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = Predictor.predict_rows
+    original = Predictor.predictions_with_warnings
 
-    def fails_on_age_99(self: Predictor, patients: Sequence[Patient]) -> PredictedRows:
+    def fails_on_age_99(self: Predictor, patients: Sequence[Patient]) -> PredictionsWithWarnings:
         if any(patient.age == 99 for patient in patients):
             raise RuntimeError("the model cannot take this patient")
         return original(self, patients)
 
-    monkeypatch.setattr(Predictor, "predict_rows", fails_on_age_99)
+    monkeypatch.setattr(Predictor, "predictions_with_warnings", fails_on_age_99)
     bodies = [*held_out_patients()[:3], {**held_out_patients()[3], "age": 99}]
     with batched_client(app_name, settings) as client:
         responses = post_together(client, bodies)
@@ -98,14 +98,14 @@ def test_a_full_queue_answers_503_in_json(
     app_name: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entered, release = threading.Event(), threading.Event()
-    original = Predictor.predict_rows
+    original = Predictor.predictions_with_warnings
 
-    def held(self: Predictor, patients: Sequence[Patient]) -> PredictedRows:
+    def held(self: Predictor, patients: Sequence[Patient]) -> PredictionsWithWarnings:
         entered.set()
         release.wait(30)
         return original(self, patients)
 
-    monkeypatch.setattr(Predictor, "predict_rows", held)
+    monkeypatch.setattr(Predictor, "predictions_with_warnings", held)
     body = held_out_patients()[0]
     one_at_a_time = {"microbatch_max_size": 1, "microbatch_max_queue": 1}
     with (

@@ -45,32 +45,32 @@ def test_retraining_is_deterministic(model_dir: Path, tmp_path: Path, predictor:
     assert card.model_version == predictor.model_version
     again = Predictor.load(tmp_path / "model.pkl")
     patients = [Patient.model_validate(p) for p in held_out_patients()]
-    assert again.predict_batch(patients) == predictor.predict_batch(patients)
+    assert again.batch_response_for(patients) == predictor.batch_response_for(patients)
 
 
 def test_batch_predictions_equal_single_ones(predictor: Predictor) -> None:
     patients = [Patient.model_validate(p) for p in held_out_patients()[:20]]
-    batch = predictor.predict_batch(patients)
-    singles = [predictor.predict(p) for p in patients]
+    batch = predictor.batch_response_for(patients)
+    singles = [predictor.response_for(p) for p in patients]
     assert batch.predictions == pytest.approx([s.prediction for s in singles], rel=1e-12)
     assert batch.warnings == [s.warnings for s in singles]
 
 
 def test_out_of_training_range_value_warns_but_predicts(predictor: Predictor, patient) -> None:
     patient["bmi"] = 60.0  # plausible for a person, above anything in the training split
-    result = predictor.predict(Patient.model_validate(patient))
+    result = predictor.response_for(Patient.model_validate(patient))
     assert result.prediction > 0
     assert len(result.warnings) == 1 and result.warnings[0].startswith("bmi=60 is outside")
 
 
 def test_typical_patient_gets_no_warning(predictor: Predictor, patient) -> None:
-    assert predictor.predict(Patient.model_validate(patient)).warnings == []
+    assert predictor.response_for(Patient.model_validate(patient)).warnings == []
 
 
 def test_higher_bmi_predicts_more_progression(predictor: Predictor, patient) -> None:
     # Directional check: BMI is the strongest risk factor in this data set.
-    lean = predictor.predict(Patient.model_validate({**patient, "bmi": 20.0}))
-    heavy = predictor.predict(Patient.model_validate({**patient, "bmi": 38.0}))
+    lean = predictor.response_for(Patient.model_validate({**patient, "bmi": 20.0}))
+    heavy = predictor.response_for(Patient.model_validate({**patient, "bmi": 38.0}))
     assert heavy.prediction > lean.prediction
 
 

@@ -31,7 +31,7 @@ class SlowModel:
         self.finished: list[Any] = []
         self.lock = threading.Lock()
 
-    def predict(self, patient: Any) -> Any:
+    def response_for(self, patient: Any) -> Any:
         with self.lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
@@ -48,7 +48,7 @@ def test_the_model_runs_in_at_most_model_threads_threads_in_arrival_order(thread
     runner = ModelRunner(cast(ServedModel, model), threads)
 
     async def flood() -> list[Any]:
-        return await asyncio.gather(*(runner.predict(i) for i in range(12)))
+        return await asyncio.gather(*(runner.response_for(i) for i in range(12)))
 
     assert asyncio.run(flood()) == list(range(12))
     assert 1 <= model.most_at_once <= threads

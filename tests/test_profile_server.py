@@ -18,7 +18,7 @@ RAW = "".join(
         "run_in_threadpool (starlette/concurrency.py:1) 30",
         "thread (0x1): MainThread;run (uvicorn/main.py:1);"
         "HttpToolsProtocol.data_received (uvicorn/x.py:1) 10",
-        "thread (0x2): AnyIO worker thread;Predictor.predict_batch (predictor.py:1);"
+        "thread (0x2): AnyIO worker thread;Predictor.batch_response_for (predictor.py:1);"
         "Pipeline.predict (sklearn/pipeline.py:1);check_array (sklearn/validation.py:1) 15",
         "thread (0x3): AnyIO worker thread;Condition.wait (threading.py:327) 45",
     ]

@@ -93,7 +93,7 @@ def test_any_valid_batch_predicts_finite_values_equal_to_single_calls(
     predictor: Predictor, bodies: list[dict[str, Any]]
 ) -> None:
     patients = [Patient.model_validate(body) for body in bodies]
-    batch = predictor.predict_batch(patients)
+    batch = predictor.batch_response_for(patients)
     assert all(math.isfinite(value) for value in batch.predictions)
-    singles = [predictor.predict(p).prediction for p in patients]
+    singles = [predictor.response_for(p).prediction for p in patients]
     assert batch.predictions == pytest.approx(singles, rel=1e-9, abs=1e-9)

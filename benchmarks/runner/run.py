@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmarks import servers
 from benchmarks.reports import report
-from benchmarks.runner import headless_locust, matrix, measure, models, provenance
+from benchmarks.runner import headless_locust, matrix, measure, model_files, provenance
 from shared_model.serving.settings import Settings
 
 DEFAULT_OUTPUT = servers.ROOT / "benchmarks" / "results" / "runs"
@@ -87,7 +87,7 @@ class RunOptions:
     workers: int  # N, for the configurations with many workers
     locust_processes: int
     cpus: CpuPlan
-    model_cache: Path = models.DEFAULT_CACHE
+    model_cache: Path = model_files.DEFAULT_CACHE
 
 
 def estimate_s(options: RunOptions, count: int) -> float:
@@ -114,7 +114,9 @@ def run(options: RunOptions) -> Path:
         f"results in {provenance.shown_path(str(out))}",
         flush=True,
     )
-    served = {name: models.prepare(name, options.model_cache) for name in options.profile.models}
+    served = {
+        name: model_files.prepare(name, options.model_cache) for name in options.profile.models
+    }
     meta = start_meta(options, served)
     write_json(out / "meta.json", meta)
     csv_path = out / "results.csv"
@@ -145,7 +147,7 @@ def run(options: RunOptions) -> Path:
 
 
 def run_cell(
-    cell: matrix.Cell, index: int, model: models.ServedModel, options: RunOptions
+    cell: matrix.Cell, index: int, model: model_files.ModelFile, options: RunOptions
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Measure one cell; a cell that cannot run gives a row with status saying why."""
     cell_id = f"{index:03d}"
@@ -267,7 +269,7 @@ def run_cell(
 
 
 def cell_columns(
-    cell: matrix.Cell, cell_id: str, model: models.ServedModel, options: RunOptions
+    cell: matrix.Cell, cell_id: str, model: model_files.ModelFile, options: RunOptions
 ) -> dict[str, Any]:
     """The columns that say what a cell is, before anything is measured."""
     config = cell.config
@@ -332,7 +334,7 @@ def _cell_value(value: object) -> object:
     return value
 
 
-def start_meta(options: RunOptions, served: dict[str, models.ServedModel]) -> dict[str, Any]:
+def start_meta(options: RunOptions, served: dict[str, model_files.ModelFile]) -> dict[str, Any]:
     profile = asdict(options.profile)
     return {
         "started_at": now(),

@@ -6,8 +6,8 @@ pays to answer them together. Any caller ``submit``s one item and gets a
 call of ``process_batch`` on up to ``max_size`` of them, and settles each caller's future.
 Only the way a caller waits differs between servers, never the batching itself:
 
-- a thread (a Gunicorn gthread worker's, or a threadpool's) blocks: ``batcher.predict(item)``;
-- a coroutine awaits without holding a thread: ``await batcher.apredict(item)``.
+- a thread (a Gunicorn gthread worker's, or a threadpool's) blocks: ``batcher.result_for(item)``;
+- a coroutine awaits without holding a thread: ``await batcher.result_for_async(item)``.
 
 The rules, and where they come from (docs/async-and-batching.md compares them):
 
@@ -137,11 +137,11 @@ class MicroBatcher(Generic[Item, Result]):
         self._queue.put(pending)
         return pending.future
 
-    def predict(self, item: Item) -> Result:
+    def result_for(self, item: Item) -> Result:
         """This item's result, the calling thread waiting for its batch."""
         return self.submit(item).result()
 
-    async def apredict(self, item: Item) -> Result:
+    async def result_for_async(self, item: Item) -> Result:
         """This item's result, awaited: the event loop serves others meanwhile. If the caller
         is cancelled (its client went away), the item is skipped unless it is already running."""
         return await asyncio.wrap_future(self.submit(item))

@@ -15,8 +15,8 @@ from shared_model.serving.settings import Settings
 class ServedModel:
     """Answers what a Predictor answers, for one app process.
 
-    Plain, each call is one model call in the caller's thread. Batched, `predict` waits (a
-    thread) and `apredict` awaits (a coroutine) a model call shared with whatever arrived
+    Plain, each call is one model call in the caller's thread. Batched, `response_for` waits (a
+    thread) and `response_for_async` awaits (a coroutine) a model call shared with whatever arrived
     together; a batch of instances is one model call already, so it goes straight through.
     """
 
@@ -27,25 +27,25 @@ class ServedModel:
         self.batcher: MicroBatcher[Patient, PredictResponse] | None = None
         if settings.microbatch_max_size:
             self.batcher = MicroBatcher(
-                self._predict_each,
+                self._responses_for,
                 max_size=settings.microbatch_max_size,
                 max_wait_s=settings.microbatch_max_wait_ms / 1000,
                 max_queue=settings.microbatch_max_queue,
             )
         set_model_info(predictor.model_version, predictor.card.name)
 
-    def predict(self, patient: Patient) -> PredictResponse:
+    def response_for(self, patient: Patient) -> PredictResponse:
         if self.batcher is not None:
-            return self.batcher.predict(patient)
-        return self._predict_each([patient])[0]
+            return self.batcher.result_for(patient)
+        return self._responses_for([patient])[0]
 
-    async def apredict(self, patient: Patient) -> PredictResponse:
+    async def response_for_async(self, patient: Patient) -> PredictResponse:
         """Batched only: the answer, awaited without holding a thread."""
-        assert self.batcher is not None, "apredict needs MICROBATCH_MAX_SIZE > 0"
-        return await self.batcher.apredict(patient)
+        assert self.batcher is not None, "response_for_async needs MICROBATCH_MAX_SIZE > 0"
+        return await self.batcher.result_for_async(patient)
 
-    def predict_batch(self, patients: Sequence[Patient]) -> BatchPredictResponse:
-        answer = self.predictor.predict_batch(patients)
+    def batch_response_for(self, patients: Sequence[Patient]) -> BatchPredictResponse:
+        answer = self.predictor.batch_response_for(patients)
         observe_predictions(answer.predictions)
         return answer
 
@@ -54,7 +54,7 @@ class ServedModel:
         if self.batcher is not None:
             self.batcher.close()
 
-    def _predict_each(self, patients: list[Patient]) -> list[PredictResponse]:
-        answers = self.predictor.predict_each(patients)
+    def _responses_for(self, patients: list[Patient]) -> list[PredictResponse]:
+        answers = self.predictor.responses_for(patients)
         observe_predictions([answer.prediction for answer in answers])
         return answers

@@ -19,14 +19,14 @@ DEFAULT_CACHE = ROOT / "benchmarks" / "results" / "models"
 
 
 @dataclass(frozen=True)
-class ServedModel:
+class ModelFile:
     name: str  # the run's label: default | forest
     path: Path
     version: str  # the card's content hash
     estimator: str  # the card's name for it: linear, tree_ensemble, forest, ...
 
 
-def prepare(name: str, cache_dir: Path = DEFAULT_CACHE) -> ServedModel:
+def prepare(name: str, cache_dir: Path = DEFAULT_CACHE) -> ModelFile:
     """A loadable model for the label, training it into cache_dir when needed."""
     if name == "default":
         configured = get_settings().model_path
@@ -37,7 +37,7 @@ def prepare(name: str, cache_dir: Path = DEFAULT_CACHE) -> ServedModel:
     raise ValueError(f"unknown model {name!r}")
 
 
-def _load_or_train(name: str, path: Path, estimator: str, fallback: Path) -> ServedModel:
+def _load_or_train(name: str, path: Path, estimator: str, fallback: Path) -> ModelFile:
     try:
         predictor = Predictor.load(path)
     except ModelLoadError:
@@ -47,7 +47,7 @@ def _load_or_train(name: str, path: Path, estimator: str, fallback: Path) -> Ser
         train(estimator, fallback)
         path = fallback / "model.pkl"
         predictor = Predictor.load(path)
-    return ServedModel(name, path, predictor.model_version, predictor.card.name)
+    return ModelFile(name, path, predictor.model_version, predictor.card.name)
 
 
 def _shown(path: Path) -> str:
