@@ -5,12 +5,9 @@ from __future__ import annotations
 from flask_openapi3 import Info, OpenAPI
 
 from flask_app.docs import install_docs
-from flask_app.errors import (
-    install_error_handlers,
-    validation_error_response,
-)
+from flask_app.errors import install_error_handlers
+from flask_app.fastapi_parity import ContractRequest, validation_error_response
 from flask_app.middleware import install_middleware
-from flask_app.request import ContractRequest
 from flask_app.routes import create_blueprint
 from flask_app.security import security_schemes
 from shared_model.predictor import Predictor

@@ -1,32 +1,15 @@
-"""The OpenAPI document and the /docs and /redoc pages from flask-openapi3, the document
-mended to say what FastAPI's says, and the pages set up to load nothing from off the machine."""
+"""The OpenAPI document and the /docs and /redoc pages from flask-openapi3, at FastAPI's URLs,
+the pages set up to load nothing from off the machine."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, redirect
 from flask_openapi3 import OpenAPI
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
-from shared_model.card import ModelCard
-from shared_model.schemas import (
-    ERROR_DESCRIPTIONS,
-    BatchPredictResponse,
-    ErrorResponse,
-    HealthResponse,
-    PredictRequest,
-    PredictResponse,
-    ValidationErrorResponse,
-    batch_request_model,
-    error_model,
-)
-from shared_model.serving.settings import Settings
-
-SCHEMAS = "#/components/schemas/"
-HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+from flask_app.fastapi_parity import SCHEMAS, mend_document
+from shared_model.schemas import ERROR_DESCRIPTIONS, error_model
 
 # flask-openapi3's plugins serve Swagger UI (flask-openapi3-swagger) and ReDoc
 # (flask-openapi3-redoc) from the packages' own files under /openapi/; the FastAPI app serves
@@ -65,42 +48,6 @@ def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
         }
         for status in statuses
     }
-
-
-def contract_schemas(settings: Settings) -> dict[str, Any]:
-    """pydantic's own JSON schemas of the contract's models, as FastAPI documents them."""
-    requests: list[type[BaseModel]] = [PredictRequest, batch_request_model(settings.max_batch_size)]
-    responses: list[type[BaseModel]] = [HealthResponse, ModelCard, PredictResponse]
-    responses += [BatchPredictResponse, ErrorResponse, ValidationErrorResponse]
-    models = [(m, "validation") for m in requests] + [(m, "serialization") for m in responses]
-    _, schemas = models_json_schema(models, ref_template=SCHEMAS + "{model}")  # type: ignore[arg-type]
-    return schemas["$defs"]
-
-
-def operations(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for path_item in document["paths"].values():
-        yield from (op for method, op in path_item.items() if method in HTTP_METHODS)
-
-
-def mend_document(document: dict[str, Any], settings: Settings) -> None:
-    """Make flask-openapi3's document say what FastAPI's says, where the two write it apart."""
-    components = document["components"]
-    # flask-openapi3 copies each schema through its own Schema model, which keeps only the
-    # keywords it knows: `examples` (the docs pages' "Try it out" patient) and `unit` are lost.
-    components["schemas"].update(contract_schemas(settings))
-    if not components.get("securitySchemes"):  # no API_KEY: no key to describe
-        components.pop("securitySchemes", None)
-    for operation in operations(document):
-        responses = operation["responses"]
-        # flask-openapi3 documents a 422 on every operation, as a list of its error model; the
-        # contract's 422 is one object, declared by the routes that take input.
-        media = responses.get("422", {}).get("content", {}).get("application/json", {})
-        if media.get("schema", {}).get("type") == "array":
-            del responses["422"]
-        if operation.get("tags") == ["default"]:  # flask-openapi3's tag when none is given
-            del operation["tags"]
-        # FastAPI's summary for an operation without one: "predict_batch" -> "Predict Batch".
-        operation.setdefault("summary", operation["operationId"].replace("_", " ").title())
 
 
 def install_docs(app: OpenAPI) -> None:

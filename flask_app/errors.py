@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, jsonify, make_response, request
+from flask import Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from shared_model.schemas import PatientPath
 from shared_model.serving.errors import (
     INTERNAL_ERROR_DETAIL,
     InvalidBody,
@@ -25,19 +23,6 @@ from shared_model.serving.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-
-# flask-openapi3 validates path parameters and bodies with pydantic models and hands either
-# error to the hook below; the model's name (the error's title) tells which. FastAPI starts
-# each item's loc with where the value came from, so this does the same.
-PATH_MODELS = frozenset({PatientPath.__name__})
-
-
-def validation_error_response(exc: ValidationError) -> Response:
-    """flask-openapi3's hook: the 422 response for a pydantic error in the path or the body."""
-    where = "path" if exc.title in PATH_MODELS else "body"
-    body = validation_error_body(exc.errors(include_url=False), (where,))
-    return make_response(jsonify(body), 422)
 
 
 def install_error_handlers(app: Flask) -> None:

@@ -3,7 +3,7 @@
 One WSGI middleware around Flask, as the FastAPI app has one ASGI middleware
 (fastapi_app/middleware.py), rather than Flask's before/after_request hooks: each hook costs a
 lookup through Flask's context-local proxies on every request. The body limit sits on the
-request class (flask_app/request.py) and Werkzeug answers HEAD as GET by itself.
+request class (flask_app/fastapi_parity.py) and Werkzeug answers HEAD as GET by itself.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flask import Response
 from flask_openapi3 import OpenAPI
 from werkzeug.wsgi import get_path_info
 
-from flask_app.request import pop_route_template
+from flask_app.fastapi_parity import pop_route_template
 from shared_model.serving.load_shedding import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.serving.metrics import UNMATCHED_ROUTE, observe, render_metrics
 from shared_model.serving.request_ids import access_logger, log_access, request_id

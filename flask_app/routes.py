@@ -25,8 +25,7 @@ from shared_model.serving.feature_client import FeatureClient
 from shared_model.serving.model import ServedModel
 from shared_model.serving.settings import Settings
 
-# The error answers each route documents (shared_model/schemas.py says what each one means):
-# 401 wrong key, 413 body too large, 422 breaks the contract, 503 busy.
+# 401 wrong key, 413 body too large, 422 breaks the contract, 503 busy (shared_model/schemas.py).
 BODY_ERRORS = error_responses(401, 413, 422, 503)
 BUSY = error_responses(503)
 # 404 unknown patient, 422 an id that cannot be one, 502/503/504 the feature service failed.
@@ -42,8 +41,7 @@ def features() -> FeatureClient:
 
 
 def as_json(model: BaseModel) -> Response:
-    """The model as FastAPI writes it, with pydantic's own JSON encoder: the same bytes from
-    both apps, in one step instead of model_dump() and then Flask's json.dumps."""
+    """The model written by pydantic's own JSON encoder, as FastAPI writes it, in one step."""
     return current_app.response_class(model.model_dump_json(), mimetype="application/json")
 
 
@@ -53,10 +51,7 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
     # Prediction routes need the key when API_KEY is set; /health and /model stay open.
     KEY = api_key_requirement(settings)
     bp = APIBlueprint("model", __name__, operation_id_callback=operation_id)
-    # The key first (except on open routes), as FastAPI checks it before validating a body.
-    # No key configured, no hook: every Flask hook costs microseconds on every request.
-    # Malformed JSON, an empty body or a non-JSON content type are a 422 from ContractRequest's
-    # get_json, which flask-openapi3 calls before it validates the body.
+    # The key before the body, as FastAPI checks it; no key, no hook to run on every request.
     if settings.api_key is not None:
         bp.before_request(require_api_key)
 
@@ -80,8 +75,7 @@ def create_blueprint(settings: Settings) -> APIBlueprint:
 
     @bp.get("/patients/<patient_id>/prediction", responses=prediction_responses, security=KEY)
     def patient_prediction(path: PatientPath) -> Response:
-        # The worker (or its thread) is held for the whole round trip: with 50 ms upstream,
-        # one sync worker answers at most 1 / 0.05 s = 20 of these a second (Little's law).
+        # Blocking: the worker (or its thread) is held for the whole round trip upstream.
         patient = features().fetch(path.patient_id)
         return as_json(model().response_for(patient))
 
