@@ -44,12 +44,6 @@ def feature_service_running(factory: pytest.TempPathFactory, latency_ms: float) 
         yield server.url
 
 
-def run_feature_service(factory: pytest.TempPathFactory, latency_ms: float) -> Iterator[str]:
-    # The generator form test_io_route's fixture still delegates to with `yield from`.
-    with feature_service_running(factory, latency_ms) as url:
-        yield url
-
-
 @pytest.fixture(scope="session")
 def feature_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The feature service with no delay: its URL."""
@@ -94,12 +88,6 @@ def app_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
         # The context manager runs the lifespan, which loads the model.
         with TestClient(create_fastapi_app(settings), raise_server_exceptions=False) as client:
             yield client
-
-
-def make_client(app_name: str, settings: Settings) -> Iterator[httpx.Client]:
-    # The generator form test_contract, test_io_route and test_microbatch_app still take.
-    with app_client(app_name, settings) as client:
-        yield client
 
 
 @pytest.fixture(params=APPS)

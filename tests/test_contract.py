@@ -18,7 +18,7 @@ from shared_model.data import held_out_patients
 from shared_model.predictor import Predictor
 from shared_model.schemas import EXAMPLE_PATIENT, MAX_ERROR_ITEMS, Patient
 from shared_model.serving.settings import Settings
-from tests.conftest import make_client
+from tests.conftest import app_client
 
 JSON = {"content-type": "application/json"}
 LIMIT = Settings().max_body_bytes
@@ -382,9 +382,8 @@ def openapi_documents(settings: Settings, api_key: str | None) -> dict[str, dict
     settings = settings.model_copy(update={"api_key": SecretStr(api_key) if api_key else None})
     documents = {}
     for app in ("flask", "fastapi"):
-        clients = make_client(app, settings)
-        documents[app] = next(clients).get("/openapi.json").json()
-        clients.close()
+        with app_client(app, settings) as client:
+            documents[app] = client.get("/openapi.json").json()
     return documents
 
 

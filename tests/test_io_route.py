@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +22,7 @@ from shared_model.data import load_data, row_to_patient
 from shared_model.predictor import Predictor
 from shared_model.schemas import Patient
 from shared_model.serving.settings import Settings
-from tests.conftest import APPS, make_client, run_feature_service
+from tests.conftest import APPS, app_client, feature_service_running
 
 ROUTE = "/patients/{}/prediction"
 UNAVAILABLE = {"detail": "Feature service unavailable"}
@@ -32,7 +31,8 @@ UNAVAILABLE = {"detail": "Feature service unavailable"}
 @pytest.fixture(scope="session")
 def slow_feature_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Answers after 5 s; the apps are told to wait 100 ms."""
-    yield from run_feature_service(tmp_path_factory, latency_ms=5000)
+    with feature_service_running(tmp_path_factory, latency_ms=5000) as url:
+        yield url
 
 
 class BrokenAnswers(BaseHTTPRequestHandler):
@@ -76,13 +76,10 @@ def app_name(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def client_for(app_name: str, settings: Settings) -> AbstractContextManager[httpx.Client]:
-    return contextmanager(make_client)(app_name, settings)
-
-
 @pytest.fixture
 def io_client(app_name: str, model_dir: Path, feature_service: str) -> Iterator[httpx.Client]:
-    yield from make_client(app_name, settings_for(model_dir, feature_service))
+    with app_client(app_name, settings_for(model_dir, feature_service)) as client:
+        yield client
 
 
 def expected_answer(predictor: Predictor, patient_id: int) -> dict[str, Any]:
@@ -134,7 +131,7 @@ def test_an_id_that_cannot_be_a_patient_is_422_about_the_path(
 
 def test_a_feature_service_that_is_down_is_503(app_name: str, model_dir: Path) -> None:
     nobody_listens = f"http://127.0.0.1:{servers.free_port()}"
-    with client_for(app_name, settings_for(model_dir, nobody_listens)) as client:
+    with app_client(app_name, settings_for(model_dir, nobody_listens)) as client:
         response = client.get(ROUTE.format(0))
         assert (response.status_code, response.json()) == (503, UNAVAILABLE)
 
@@ -143,7 +140,7 @@ def test_a_feature_service_slower_than_the_timeout_is_504(
     app_name: str, model_dir: Path, slow_feature_service: str
 ) -> None:
     settings = settings_for(model_dir, slow_feature_service, feature_timeout_ms=100)
-    with client_for(app_name, settings) as client:
+    with app_client(app_name, settings) as client:
         response = client.get(ROUTE.format(0))
         assert response.status_code == 504
         assert response.json() == {
@@ -155,7 +152,7 @@ def test_a_feature_service_slower_than_the_timeout_is_504(
 def test_an_answer_that_is_not_a_patient_is_502_never_a_prediction(
     app_name: str, model_dir: Path, broken_feature_service: str, patient_id: int
 ) -> None:
-    with client_for(app_name, settings_for(model_dir, broken_feature_service)) as client:
+    with app_client(app_name, settings_for(model_dir, broken_feature_service)) as client:
         response = client.get(ROUTE.format(patient_id))
         assert response.status_code == 502
         assert response.json() == {"detail": "Feature service gave an answer that is not a patient"}
@@ -190,7 +187,7 @@ def test_every_app_answers_the_io_route_identically(
     for settings, raw_ids in cases:
         answers: dict[str, list[tuple[int, Any]]] = {}
         for app_name in APPS:
-            with client_for(app_name, settings) as client:
+            with app_client(app_name, settings) as client:
                 answers[app_name] = [
                     (r.status_code, r.json()) for r in map(client.get, map(ROUTE.format, raw_ids))
                 ]

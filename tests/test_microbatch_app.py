@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ from shared_model.data import held_out_patients
 from shared_model.predictor import PredictionsWithWarnings, Predictor
 from shared_model.schemas import Patient
 from shared_model.serving.settings import Settings
-from tests.conftest import make_client
+from tests.conftest import app_client
 
 ONE_HOUR_MS = 3_600_000
 
@@ -47,7 +47,7 @@ def batched_client(
     app_name: str, settings: Settings, **changes: Any
 ) -> AbstractContextManager[httpx.Client]:
     on = {"microbatch_max_size": 4, "microbatch_max_wait_ms": ONE_HOUR_MS, **changes}
-    return contextmanager(make_client)(app_name, settings.model_copy(update=on))
+    return app_client(app_name, settings.model_copy(update=on))
 
 
 def post_together(client: httpx.Client, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
