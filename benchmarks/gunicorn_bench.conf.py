@@ -1,12 +1,9 @@
-"""Gunicorn settings for every Gunicorn the lab launches: the Flask app's own file, then a switch.
+"""Settings for every Gunicorn the lab launches: the Flask app's own file, then a switch.
 
     gunicorn -c benchmarks/gunicorn_bench.conf.py --bind 127.0.0.1:PORT -k sync -w 2 APP
 
-Every Gunicorn that benchmarks/servers.py starts (`make run`, benchmark cells, tests), Flask or
-FastAPI, starts from flask_app/gunicorn.conf.py, so a cell measures the settings
-`make serve-flask` runs (timeouts, keep-alive, capped BLAS threads).
-The command line sets bind, worker class, workers and threads (it overrides this file);
-only the two settings Gunicorn's command line cannot switch off are read here.
+So a cell measures what `make serve-flask` runs; only what the command line cannot switch off
+is read here.
 """
 
 import os

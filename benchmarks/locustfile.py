@@ -1,34 +1,12 @@
-"""Locust scenarios for the lab's two apps, picked in the web UI's start form.
+"""Locust scenarios for the lab's two apps, picked in the web UI's start form ("scenario").
 
-Start the web UI (`make run` starts it too, aimed at the FastAPI app):
-
-    locust -f benchmarks/locustfile.py          # or: make locust
-
-then open http://127.0.0.1:8089, set Host to the app under test and press Start:
-
-    FastAPI on Uvicorn   http://127.0.0.1:8000
-    Flask on Gunicorn    http://127.0.0.1:5001
-
-By default every user sends single predictions (POST /predict), so the numbers mean one
-thing. The start form's "scenario" field (under Custom parameters) picks another: batch
-predictions, or the I/O route that waits on the feature service; the /pitfalls scenarios are
-offered only when Locust runs with LAB_PITFALLS=1, as the FastAPI app mounts their routes only
-then (`LAB_PITFALLS=1 make run` sets it for both).
-
-Headless, as the benchmark runner calls it (`python -m benchmarks run` adds warm-up, pinning
-and measurements around the same command), naming the user class of one scenario:
-
+    locust -f benchmarks/locustfile.py     # or make locust; then http://127.0.0.1:8089
     locust -f benchmarks/locustfile.py --headless -H http://127.0.0.1:8000 \
-        -u 16 -r 16 -t 20s SinglePredictUser
+        -u 16 -r 16 -t 20s SinglePredictUser   # one scenario's class, as the runner runs it
+    python benchmarks/locustfile.py --host http://127.0.0.1:5001   # one user, for a debugger
 
-Name HealthProbeUser beside a class to see /health wait while the server is busy.
-
-Step through one user in a debugger, without the web UI:
-
-    python benchmarks/locustfile.py --host http://127.0.0.1:5001
-
-Every user is closed-loop: it sends a request, waits for the answer, checks it, and only
-then sends the next one. So requests per second depend on latency (see docs/load-testing.md).
+Host: FastAPI on Uvicorn http://127.0.0.1:8000, Flask on Gunicorn http://127.0.0.1:5001. The
+/pitfalls scenarios are offered only with LAB_PITFALLS=1, as only then does the app mount them.
 """
 
 from __future__ import annotations
@@ -47,16 +25,13 @@ from locust.contrib.fasthttp import ResponseContextManager
 
 from shared_model.data import held_out_patients
 
-# Real patients from the held-out split, not one repeated row: a cache or a branch that
-# favours one input cannot flatter the numbers. Encoded once here, so the load generator
-# spends its CPU on sending requests rather than on json.dumps.
+# Real held-out patients, so no cache can flatter one row; encoded once, not per request.
 PATIENTS = held_out_patients()
 PATIENT_BODIES = [json.dumps(patient).encode() for patient in PATIENTS]
 # When the app under test sets API_KEY, start Locust with the same API_KEY in its environment.
 KEY_HEADERS = {"X-API-Key": os.environ["API_KEY"]} if os.environ.get("API_KEY") else {}
 JSON_HEADERS = {"content-type": "application/json", **KEY_HEADERS}
-# Loading the data imports scikit-learn, which takes seconds; gevent's loop caches the time,
-# and without this refresh Locust would start its --run-time timer in the past and stop at once.
+# Importing scikit-learn takes seconds: refresh gevent's cached clock, or --run-time ends at once.
 gevent.get_hub().loop.update_now()
 
 # The batch size used when nobody picks one; the runner records the value it passes.
@@ -79,8 +54,7 @@ def add_arguments(parser: Any) -> None:
         default="single",
         help="What every user sends: " + ", ".join(offered_scenarios()),
     )
-    # The class picker would tick every class at once and mix scenarios in one number; the
-    # scenario field above chooses instead. LOCUST_CLASS_PICKER=1 brings the picker back.
+    # The picker would mix every class in one number; LOCUST_CLASS_PICKER=1 brings it back.
     parser.set_defaults(class_picker=os.environ.get("LOCUST_CLASS_PICKER", "0") == "1")
 
 
@@ -124,11 +98,7 @@ def check_batch(response: ResponseContextManager, expected: int) -> None:
         response.failure("a prediction is not a finite number")
 
 
-# --- Scenarios: what one user sends, again and again. Each is a function of the user. ---
-#
-# No think time (constant(0)): each user fires its next request as soon as the last one is
-# answered, which is how the runner finds a server's capacity at a given concurrency. For a
-# paced workload in the UI, try wait_time = constant_throughput(1) (one request/s per user).
+# --- Scenarios: what one user sends, again and again, with no think time (constant(0)). ---
 
 # Rows of the data set the feature service serves: 0 to 441.
 PATIENT_IDS = 442
@@ -156,8 +126,7 @@ def post_batch(user: LabUser) -> None:
 
 def get_patient_prediction(user: LabUser, path: str) -> None:
     """GET a random patient's prediction: the app waits on the feature service first."""
-    # Any id, not one repeated: the answer differs per patient, as in real traffic. One
-    # name for all ids, so the statistics show one row rather than 442.
+    # Every id, as in real traffic, under one name: one row in the statistics, not 442.
     with user.client.get(
         path.format(id=random.randrange(PATIENT_IDS)),
         name=path,
@@ -220,8 +189,7 @@ class LabUser(FastHttpUser):
         size = getattr(options, "batch_size", 0)
         self.batch_size = size or DEFAULT_BATCH_SIZE
         if self.scenario_name == "batch":
-            # A few different batches per user, prepared up front: the body differs from one
-            # request to the next, yet building it costs the generator nothing while it measures.
+            # A few different bodies, built up front: nothing to build while the load is measured.
             self.batch_bodies = [
                 json.dumps({"instances": random.choices(PATIENTS, k=self.batch_size)}).encode()
                 for _ in range(8)
@@ -261,9 +229,7 @@ class ProcessPoolPredictUser(LabUser):
     scenario = "cpu-process-pool"
 
 
-# The probe sends GET /health every HEALTH_PROBE_INTERVAL_S whether or not the last one was
-# answered (open loop): a closed-loop probe stuck behind a busy server would send one probe
-# per stall and hide how long health checks wait (coordinated omission, docs/load-testing.md).
+# Open loop: a probe stuck behind a busy server would hide how long health checks wait.
 HEALTH_PROBE_INTERVAL_S = 0.1
 # Probes waiting at once, at most; past it the probe waits for one to finish.
 HEALTH_PROBES_IN_FLIGHT = 100
@@ -272,8 +238,7 @@ HEALTH_PROBES_IN_FLIGHT = 100
 class HealthProbeUser(FastHttpUser):
     """GET /health ten times a second beside another scenario: do health checks starve?
 
-    Name it beside a scenario's class on the command line. It is always exactly one user
-    (fixed_count), spawned first, so 65 users = this probe + 64 of the other class.
+    Always exactly one user, spawned first: 65 users = this probe + 64 of the other class.
     """
 
     fixed_count = 1
@@ -310,11 +275,7 @@ PITFALL_CLASSES = (
 
 @events.init.add_listener
 def one_scenario_unless_named(environment: Any, **_: Any) -> None:
-    """With no class named, every user is a LabUser: one scenario, picked in the start form.
-
-    Locust would otherwise run every class in this file at once, mixing scenarios (and
-    loading routes the app may not mount) into one number.
-    """
+    """With no class named, every user is a LabUser: one scenario, picked in the start form."""
     options = environment.parsed_options
     # A worker keeps every class: it spawns whichever its master names.
     if options is None or options.user_classes or options.worker:
@@ -328,7 +289,6 @@ def one_scenario_unless_named(environment: Any, **_: Any) -> None:
 
 
 if __name__ == "__main__":
-    # `python benchmarks/locustfile.py [--host URL] [--batch-size N]` runs one user in this
-    # process, printing each request: handy under a debugger. Ctrl-C stops it.
+    # `python benchmarks/locustfile.py [--host URL]`: one user in this process, for a debugger.
     LabUser.host = "http://127.0.0.1:8000"  # --host overrides it
     run_single_user(LabUser)

@@ -1,8 +1,7 @@
 """Start, check and stop the lab's real server processes (Gunicorn, Uvicorn, Locust, ...).
 
-Used by `make run`, the benchmark runner and the end-to-end tests, so that all three start
-servers the same way: own process group, capped BLAS threads, optional CPU pinning (taskset),
-a wait for /health, and SIGTERM for a graceful stop.
+One way for `make run`, the runner and the tests: own process group, capped BLAS threads,
+optional pinning (taskset), a wait for /health, and SIGTERM for a graceful stop.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
-# One BLAS/OpenMP thread per process: several workers with one thread per core each would
-# oversubscribe the machine and blur every measurement.
+# One BLAS/OpenMP thread per process, or several workers oversubscribe the cores.
 THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -49,18 +47,15 @@ class ServerSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
-# Uvicorn's limits, set explicitly wherever the lab starts it (the Makefile's serve-fastapi
-# repeats them, and a test keeps the two alike). docs/production-checklist.md explains each.
+# Uvicorn's limits wherever the lab starts it; the Makefile repeats them, a test keeps them alike.
 UVICORN_LIMITS = (
     # An idle keep-alive connection is closed after 5 s (Uvicorn's default, now visible).
     "--timeout-keep-alive", "5",
     # Connections the kernel queues before Uvicorn accepts them (the default, now visible).
     "--backlog", "2048",
-    # On SIGTERM, requests in flight get 10 s to finish (as Gunicorn's graceful_timeout);
-    # Uvicorn's default is to wait for ever.
+    # On SIGTERM, 10 s for requests in flight, as Gunicorn's graceful_timeout (Uvicorn: forever).
     "--timeout-graceful-shutdown", "10",
-    # A backstop above the app's own MAX_IN_FLIGHT (800): past it Uvicorn answers a
-    # plain-text 503 itself. It counts open connections, idle keep-alive ones included.
+    # A backstop above MAX_IN_FLIGHT; it counts open connections, idle keep-alive ones too.
     "--limit-concurrency", "2048",
 )  # fmt: skip
 
@@ -141,13 +136,7 @@ def start(
     timeout: float = 60,
     log_only: Callable[[str], bool] | None = None,
 ) -> RunningServer:
-    """Start a server and wait until its ready path answers 200.
-
-    Output goes to `log` (a file), or, with prefix_output, to this terminal with the
-    server's name before each line; with both, every line goes to the log and those that
-    `log_only` does not pick to the terminal too. The server gets its own process group, so
-    a Ctrl-C in the terminal reaches only the launcher, which then stops each server gracefully.
-    """
+    """Start a server, in its own process group, and wait until its ready path answers 200."""
     env = {**os.environ, **THREAD_CAPS, "PYTHONUNBUFFERED": "1", **spec.env}
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -267,8 +256,7 @@ def available_cpus() -> Sequence[int]:
     return list(range(os.cpu_count() or 1))
 
 
-# One set of launchers for `make run`, the benchmark runner (benchmarks/runner/matrix.py) and the
-# tests. Each returns the exact command a student could type; the runner records it with results.
+# One set of launchers for `make run`, the runner and the tests, each returning its command.
 
 GUNICORN_BENCH_CONFIG = "benchmarks/gunicorn_bench.conf.py"
 # The apps' own JSON access line per request: off in benchmark cells, on where a person reads it.
@@ -343,7 +331,6 @@ def fastapi_uvicorn(
     """The FastAPI app as `make run` and the tests start it: Uvicorn, its access lines on."""
     env = dict(extra_env or {})
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
-        # uvicorn --workers spawns processes that share nothing: without a common folder,
-        # each scrape of /metrics would see one worker's counts only.
+        # uvicorn --workers spawns processes that share nothing: one metrics folder for all.
         env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
     return uvicorn(FASTAPI_APP, port, workers, name="fastapi", extra_env=env, access_log=True)

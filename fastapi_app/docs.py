@@ -33,21 +33,14 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-# The Flask app's docs pages come from the same two packages (flask-openapi3-swagger and
-# flask-openapi3-redoc), so both apps show one Swagger UI and one ReDoc version. Only the
-# packages' asset folders are read here; nothing of Flask is imported.
+# The packages the Flask app's pages come from: one Swagger UI and one ReDoc in both apps.
 SWAGGER_ASSETS = ("flask_openapi3_swagger", "templates/swagger")
 REDOC_ASSETS = ("flask_openapi3_redoc", "templates/redoc")
 
-# Swagger UI's validator badge sends the spec's URL to validator.swagger.io from any host that
-# is not localhost; the lab's pages talk to no one but this server.
+# Swagger UI's validator badge would send the spec's URL to validator.swagger.io.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
 
-# The browser loads nothing for these pages from anywhere but this server. That also stops
-# the one request the bundles make on their own, ReDoc's sidebar logo from cdn.redoc.ly,
-# which no ReDoc option turns off (ReDoc hides the image when it cannot load).
-# Both UIs start from an inline script and set inline styles; ReDoc's search runs in a
-# worker made from a blob: URL.
+# Nothing from off this server (not even ReDoc's cdn.redoc.ly logo); inline code, blob: workers.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "

@@ -41,8 +41,7 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.__cause__ is not None:
-            # FastAPI answers 400 to a body json.loads cannot even finish (bad UTF-8, nesting
-            # too deep, a 5000-digit number); to a client that is just invalid JSON: 422.
+            # A body json.loads cannot finish (bad UTF-8, deep nesting) is invalid JSON: 422.
             body = validation_error_body([json_invalid(exc.__cause__)])
             return JSONResponse(body, status_code=422)
         headers = dict(exc.headers or {})

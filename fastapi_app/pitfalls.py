@@ -1,15 +1,6 @@
 """What NOT to copy, kept runnable so the lessons can measure it: mounted only with LAB_PITFALLS=1.
 
-Two mistakes that throw away what async is for, each beside the ways out:
-
-- a blocking HTTP call inside ``async def``: the whole event loop stops for the round trip,
-  so one Uvicorn worker serves the I/O route no faster than one sync Gunicorn worker;
-- CPU-bound inference inside ``async def``: the loop stops for the model's whole run, and
-  every other request on the worker, health checks included, waits behind it.
-
-The right versions are the main routes: ``GET /patients/{id}/prediction`` (async client) and
-``POST /predict`` (a plain ``def``, run in FastAPI's threadpool). The thread- and process-pool
-routes here are the other ways out for CPU-bound work, for comparison.
+A blocking call and CPU-bound work inside ``async def``, beside the pools that are ways out.
 """
 
 from __future__ import annotations
@@ -50,8 +41,7 @@ async def open_pitfalls(settings: Settings) -> AsyncIterator[Pitfalls]:
         stack.callback(blocking.close)
         threads = ThreadPoolExecutor(size, thread_name_prefix="pitfalls-predict")
         stack.callback(threads.shutdown)
-        # spawn, not fork: forking a process that already runs threads (the event loop's
-        # helpers, the threadpool) can deadlock the child. Each child loads the model once.
+        # spawn, not fork: forking a process that runs threads can deadlock the child.
         processes = ProcessPoolExecutor(
             size,
             mp_context=multiprocessing.get_context("spawn"),
@@ -77,30 +67,26 @@ def create_pitfalls_router() -> APIRouter:
     async def blocking_client(
         patient_id: Annotated[PatientId, Path()], pitfalls: PitfallsDep, model: ModelRunnerDep
     ) -> PredictResponse:
-        # DON'T: a blocking call inside async def. For the whole ~50 ms round trip the event
-        # loop runs nothing else; the worker serves one request at a time, like a sync worker.
+        # DON'T: a blocking call in async def stops the event loop for the whole round trip.
         patient = pitfalls.blocking_features.fetch(patient_id)
         return await model.response_for(patient)
 
     @router.post("/predict/async-inline")
     async def async_inline(patient: PredictRequest, predictor: PredictorDep) -> PredictResponse:
-        # DON'T: CPU-bound work inside async def. The loop is stuck for the model's whole run,
-        # so requests queue behind it and /health answers late, or not before its timeout.
+        # DON'T: CPU-bound work in async def; requests and /health queue behind the model.
         return predictor.response_for(patient)
 
     @router.post("/predict/thread-pool")
     async def thread_pool(
         patient: PredictRequest, predictor: PredictorDep, pitfalls: PitfallsDep
     ) -> PredictResponse:
-        # A way out: a small pool of our own (LAB_POOL_SIZE threads) instead of FastAPI's
-        # 40-thread one. The loop stays free; the GIL still lets one thread compute at a time.
+        # A way out: a small pool of our own; the loop stays free, the GIL still runs one thread.
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pitfalls.thread_pool, predictor.response_for, patient)
 
     @router.post("/predict/process-pool")
     async def process_pool(patient: PredictRequest, pitfalls: PitfallsDep) -> PredictResponse:
-        # A way out past the GIL: LAB_POOL_SIZE processes, each with its own model copy. Every
-        # call pickles the patient there and the answer back, and costs memory per process.
+        # Past the GIL: processes with their own model; each call pickles there and back.
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pitfalls.process_pool, _predict_in_child, patient)
 

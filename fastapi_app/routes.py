@@ -22,8 +22,7 @@ from shared_model.schemas import (
 )
 from shared_model.serving.settings import Settings
 
-# The error answers each route documents (shared_model/schemas.py says what each one means):
-# 401 wrong key, 413 body too large, 422 breaks the contract, 503 busy.
+# 401 wrong key, 413 body too large, 422 breaks the contract, 503 busy (shared_model/schemas.py).
 BODY_ERRORS = error_responses(401, 413, 422, 503)
 BUSY = error_responses(503)
 # 404 unknown patient, 422 an id that cannot be one, 502/503/504 the feature service failed.
@@ -46,8 +45,7 @@ def create_router(settings: Settings) -> APIRouter:
     async def model_card(predictor: PredictorDep) -> ModelCard:
         return predictor.card
 
-    # async, awaiting the model runner (fastapi_app/deps.py), which runs the model off the
-    # event loop: a `def` route would also send its answer's validation to the threadpool.
+    # async, awaiting the model runner: a `def` route would also check its answer in a thread.
     @router.post("/predict", responses=BODY_ERRORS, dependencies=KEY)
     async def predict(patient: PredictRequest, model: ModelRunnerDep) -> PredictResponse:
         return await model.response_for(patient)
@@ -62,8 +60,7 @@ def create_router(settings: Settings) -> APIRouter:
     async def patient_prediction(
         patient_id: Annotated[PatientId, Path()], features: FeaturesDep, model: ModelRunnerDep
     ) -> PredictResponse:
-        # async: while the feature service takes its ~50 ms, this request holds no thread and
-        # the loop serves others, so one worker keeps many of these in flight at once.
+        # async: while the feature service answers, this request holds no thread.
         patient = await features.fetch(patient_id)
         return await model.response_for(patient)
 

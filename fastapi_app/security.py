@@ -15,8 +15,7 @@ from shared_model.serving.api_key import (
 )
 from shared_model.serving.settings import Settings
 
-# auto_error=False: a missing header reaches check_api_key, which answers the contract's 401
-# (FastAPI's own answer would be a 403 in another shape).
+# auto_error=False: a missing key gets the contract's 401, not FastAPI's 403.
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
     scheme_name=API_KEY_SCHEME,
@@ -25,8 +24,7 @@ api_key_header = APIKeyHeader(
 )
 
 
-# async def: a constant-time comparison needs no thread, and a plain `def` dependency would
-# cost a hop through FastAPI's threadpool on every request.
+# async def: a plain `def` dependency would hop through the threadpool on every request.
 async def require_api_key(
     request: Request, key: Annotated[str | None, Security(api_key_header)]
 ) -> None:

@@ -11,20 +11,13 @@ from flask_openapi3 import OpenAPI
 from flask_app.fastapi_parity import SCHEMAS, mend_document
 from shared_model.schemas import ERROR_DESCRIPTIONS, error_model
 
-# flask-openapi3's plugins serve Swagger UI (flask-openapi3-swagger) and ReDoc
-# (flask-openapi3-redoc) from the packages' own files under /openapi/; the FastAPI app serves
-# the same files, so both apps show one Swagger UI and one ReDoc version.
+# flask-openapi3's docs blueprints, serving the same Swagger UI and ReDoc files as FastAPI's.
 DOC_BLUEPRINTS = frozenset({"openapi", "swagger", "redoc"})
 
-# Swagger UI's validator badge sends the spec's URL to validator.swagger.io from any host that
-# is not localhost; the lab's pages talk to no one but this server.
+# Swagger UI's validator badge would send the spec's URL to validator.swagger.io.
 SWAGGER_CONFIG = {"validatorUrl": None}
 
-# The browser loads nothing for these pages from anywhere but this server. That also stops
-# the one request the bundles make on their own, ReDoc's sidebar logo from cdn.redoc.ly,
-# which no ReDoc option turns off (ReDoc hides the image when it cannot load).
-# Both UIs start from an inline script and set inline styles; ReDoc's search runs in a
-# worker made from a blob: URL.
+# Nothing from off this server (not even ReDoc's cdn.redoc.ly logo); inline code, blob: workers.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
@@ -52,8 +45,7 @@ def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
 
 def install_docs(app: OpenAPI) -> None:
     """The same doc URLs as FastAPI (/openapi.json, /docs, /redoc), and the pages' policy."""
-    # flask-openapi3 writes the document once and keeps it; it is mended here, in place, once
-    # every route is registered, so /openapi.json and the docs pages serve the mended one.
+    # Mended once every route is registered, so /openapi.json and the pages serve the mended one.
     mend_document(app.api_doc, app.config["SETTINGS"])
     app.config["SWAGGER_CONFIG"] = SWAGGER_CONFIG
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)

@@ -38,7 +38,6 @@ def require_api_key() -> None:
     try:
         check_api_key(request.headers.get(API_KEY_HEADER), settings.api_key)
     except InvalidApiKey:
-        # FastAPI decodes JSON before any dependency runs, so malformed JSON wins over a bad
-        # key there. Decoding only here keeps a request with a good key to one JSON parse.
+        # FastAPI decodes the body before any dependency: malformed JSON wins over a bad key there.
         raise_if_undecodable_json(request.get_data(), request.content_type)
         raise

@@ -1,10 +1,5 @@
-"""The only code that touches the estimator: load it safely, predict one or many.
-
-Loading checks, before anything is unpickled, that model.pkl has the sha256 its card records
-(a pickle runs code when loaded) and that it was written by the scikit-learn installed here
-(scikit-learn does not support loading across versions). Either failure stops the start-up
-with a message that says what to do.
-"""
+"""The only code that touches the estimator: load it safely (its checksum and scikit-learn
+version checked before anything is unpickled), then predict one patient or many."""
 
 from __future__ import annotations
 
@@ -93,20 +88,15 @@ class Predictor:
         )
 
     def predictions_with_warnings(self, patients: Sequence[Patient]) -> PredictionsWithWarnings:
-        """All rows in one vectorized estimator call: 64 rows cost about what one row does.
-
-        Every answer, single, batch or micro-batched, comes through here.
-        """
+        """Every answer's one estimator call: each row's prediction and its range warnings."""
         rows = [[getattr(p, name) for name in FEATURE_NAMES] for p in patients]
-        # The schema already guarantees finite numbers, so skip scikit-learn's own finiteness
-        # scan. config_context is per thread, which is why it is set here and not at import.
+        # The schema already checked finiteness; config_context is per thread, so it is set here.
         with sklearn.config_context(assume_finite=True):
             predictions = self.estimator.predict(np.array(rows, dtype=np.float64))
         return [float(value) for value in predictions], [self._range_warnings(r) for r in rows]
 
     def _range_warnings(self, row: list[float]) -> list[str]:
-        # Plain Python, not numpy: for ten numbers a row, numpy's per-call overhead costs more
-        # than the comparisons themselves (docs/results.md, "Where the Flask difference goes").
+        # Plain Python: for ten numbers, numpy's per-call overhead costs more than the comparisons.
         return [
             f"{name}={value:g} is outside the training range [{low:g}, {high:g}]; "
             "the model extrapolates here"

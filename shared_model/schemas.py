@@ -14,8 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
-# A body with thousands of bad values (a batch of 1000 broken patients) still gets a small
-# answer: the first MAX_ERROR_ITEMS problems, and how many there were in all.
+# A body with thousands of bad values still gets a small answer: the first N, and the count.
 MAX_ERROR_ITEMS = 20
 
 # The first patient of the held-out split (raw units), shown in the API docs; a test keeps it so.
@@ -40,8 +39,7 @@ def _no_booleans(value: Any) -> Any:
     return value
 
 
-# An id in a URL is written one way: "12", not "+12", "12.0", "012", " 12" or "1_2", all of
-# which pydantic's lax int parsing would take as 12 (and "-0" as 0).
+# One spelling per id: lax int parsing would take "+12", "12.0", "012" or "1_2" as 12.
 _CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 
 
@@ -100,9 +98,7 @@ FEATURE_NAMES: tuple[str, ...] = tuple(Patient.model_fields)
 PredictRequest = Patient
 
 
-# A patient's row in the data set, as the I/O-bound route takes it from the URL. Only the
-# feature service knows which ids exist (0 to 441): a negative id can never exist, so it is a
-# 422 here, while an id the service does not know is its 404.
+# A row of the data set: a negative id is a 422 here; an unknown one, the service's 404.
 PatientId = Annotated[
     int,
     Field(ge=0, description="Row of the data set the feature service serves (0 to 441)"),

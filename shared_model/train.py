@@ -60,9 +60,7 @@ def _tree_ensemble(seed: int) -> Pipeline:
 
 
 def _heavy_forest(seed: int) -> Pipeline:
-    # Deliberately costly at inference (200 full-depth trees: tens of milliseconds a row, about
-    # the same for 64 rows) so the load tests can show what a heavy model does to a server.
-    # n_jobs stays None on purpose: threads inside one predict fight the server's own workers.
+    # Heavy on purpose, for the load tests; n_jobs=None, as predict's threads fight the workers.
     forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=seed)
     return Pipeline([("model", forest)])
 

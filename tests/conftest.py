@@ -56,8 +56,7 @@ def patient() -> dict[str, float]:
     return dict(EXAMPLE_PATIENT)
 
 
-# Each app as it starts by default (one model call per request), and each "+ micro-batching"
-# (concurrent requests share model calls): the whole contract must hold all four ways.
+# Each app plain and "+ micro-batching": the whole contract must hold all four ways.
 APPS = ("flask", "fastapi", "flask+microbatching", "fastapi+microbatching")
 MICROBATCH_ON = {"microbatch_max_size": 64}
 

@@ -97,8 +97,7 @@ def test_the_full_profile_covers_every_server_configuration_scenario_and_model()
     assert 64 in full.users and full.warmup_s > 0
     # The tutorial snippets have only /predict, so they appear in the single scenario only.
     assert {c.scenario.name for c in planned if c.config.kind == "tutorial"} == {"single"}
-    # Each framework under several servers, and a server serving both, so that the framework's
-    # and the server's effects can be told apart.
+    # Each framework under several servers, and servers under both, to tell the effects apart.
     lab = [c for c in matrix.CONFIGS.values() if c.kind == "lab"]
     servers_of = {fw: {c.server for c in lab if c.framework == fw} for fw in ("flask", "fastapi")}
     assert all(len(names) >= 2 for names in servers_of.values())
@@ -132,8 +131,7 @@ def test_the_async_profile_covers_the_lessons_cells() -> None:
         ("forest", "fastapi-uvicorn-1-pitfalls", "cpu-process-pool"),
     } <= at_64
     for cell in planned:
-        # Only the routes that call the feature service get one, and every forest cell runs
-        # the heavy model with the settings its configuration names.
+        # Only routes that call the feature service get one; forest cells run their own settings.
         assert cell.scenario.needs_features == ("patients" in cell.scenario.route)
         assert cell.workers == 1
         if cell.model == "forest":
@@ -306,8 +304,7 @@ def test_repeated_rounds_give_the_median_and_every_rounds_ratio(tmp_path: Path) 
         },
     )
     assert "every cell measured 3 times" in text
-    # Rounds 800/1000, 1000/1000, 900/1200: median ratio 0.80; the medians 900 and 1,000, and
-    # the p99 of the lab's median round (round 3).
+    # Rounds 800/1000, 1000/1000, 900/1200: ratio 0.80, medians 900 and 1,000, p99 of round 3.
     assert (
         "| default | flask-gunicorn-sync-1 vs tutorial-flask-gunicorn-sync-1 | 64 | 900.0 | "
         "1,000.0 | 0.80 | 0.80 1.00 0.75 | 103 |"
@@ -337,8 +334,7 @@ def test_a_round_whose_server_shared_its_core_is_marked_and_left_out_of_the_medi
     # The cell's table row is its median clean round (900 of 950 and 900), not the crowded one.
     assert "| flask-gunicorn-sync-1 | 1 | 64 | 900.0 |" in text
     assert f"| {SHARED} |" not in text
-    # Ratios 0.95, 0.50 (crowded) and 0.90: the median of the clean two is 0.93 (0.925),
-    # where all three would have given 0.90.
+    # Ratios 0.95, 0.50 (crowded), 0.90: the clean two give 0.93 (0.925), all three 0.90.
     assert "| 0.93 | 0.95 0.50* 0.90 |" in text
     assert f"*{SHARED}: median of the 2 other rounds" in text
 

@@ -34,8 +34,7 @@ LAUNCHERS: dict[str, Callable[[int, dict[str, str]], servers.ServerSpec]] = {
     "fastapi": lambda port, env: servers.fastapi_uvicorn(port, extra_env=env),
 }
 LOCUSTFILE = servers.ROOT / "benchmarks" / "locustfile.py"
-# `make run`'s ports: screenshots taken for the docs use them when they are free, so that the
-# pictures show the URLs a student sees.
+# `make run`'s ports when free, so the docs' screenshots show the URLs a student sees.
 LAB_PORTS = {"fastapi": 8000, "flask": 5001, "locust": 8089}
 
 INSTALL_HINT = (
@@ -54,8 +53,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
-# Chromium refuses a request the page's Content-Security-Policy forbids before it is sent;
-# Playwright still reports the request, failed for this reason.
+# Chromium refuses what the page's CSP forbids; Playwright reports it, failed for this reason.
 REFUSED_BY_POLICY = {"csp", "net::ERR_BLOCKED_BY_CSP"}
 
 
@@ -74,8 +72,7 @@ def port_for(name: str) -> int:
     return servers.free_port()
 
 
-# Module scope, not session: Playwright's sync API keeps an asyncio loop running in this thread
-# while it is open, and any later test that calls asyncio.run() would fail.
+# Module scope: Playwright's open sync API holds an asyncio loop that breaks asyncio.run().
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = find_chromium()

@@ -30,8 +30,7 @@ def test_docs_pull_code_from_both_apps() -> None:
     assert any(t.startswith("fastapi_app/") for t in targets)
 
 
-# A command that needs the virtual environment active: shown as .venv/bin/... instead, so that
-# it runs as written in a fresh terminal (or as a make target).
+# A command needing an active venv, shown as .venv/bin/... so it runs in a fresh terminal.
 NEEDS_VENV = re.compile(
     r"(?<![\w/\\.-])(?<!-m )(python3? -m |locust -f |pytest -[sm] |gunicorn -c )"
 )

@@ -120,8 +120,7 @@ def test_a_slow_client_blocks_a_sync_worker_but_not_the_event_loop(
         f"\n{name}: a normal request with a slow client connected -> {status} after {waited:.2f} s"
     )
     if blocked:
-        # The one sync worker is stuck reading the slow client's request: everyone else waits.
-        # This is why Gunicorn's docs ask for a buffering proxy (nginx) in front of sync workers.
+        # The one sync worker is stuck reading the slow client: why sync workers want a proxy.
         assert status is None
     else:
         assert status == 200
@@ -130,8 +129,7 @@ def test_a_slow_client_blocks_a_sync_worker_but_not_the_event_loop(
 # --- Requests in flight at SIGTERM, and a flood past MAX_IN_FLIGHT ---------------------------
 
 IO_ROUTE = "/patients/{}/prediction"
-# The feature service answers after this long, so requests are surely in flight when the
-# server is signalled or flooded; the apps wait for it up to FEATURE_TIMEOUT_MS.
+# Long enough that requests are surely in flight when the server is signalled or flooded.
 SLOW_FEATURES_MS = 1500
 
 
@@ -274,9 +272,7 @@ def test_a_flood_past_max_in_flight_gets_json_503_at_once(
 
 # --- A flood of predictions: answered within a bound, or refused at once -----------------------
 
-# What the design promises a request that is let in: it waits behind at most MAX_IN_FLIGHT
-# others, served in arrival order, a few milliseconds each. The bound is generous (a busy
-# 2-core CI machine), yet far below the seconds an unbounded, unfair queue let requests wait.
+# Behind at most MAX_IN_FLIGHT others, in arrival order; generous for a busy 2-core CI machine.
 FLOOD_BOUND_S = 5.0
 
 

@@ -132,8 +132,7 @@ def test_the_async_scenarios_run_headless_against_the_real_apps_without_a_failur
 def test_a_wrong_answer_shows_as_a_failure(
     live_apps: dict[str, servers.RunningServer], tmp_path: Path
 ) -> None:
-    # The tutorial snippet has no /predict/batch: every batch request gets a 404, and the
-    # response checks must count each one as failed rather than as a fast success.
+    # The snippet has no /predict/batch: each 404 must count as failed, not as a fast success.
     result = locust(
         "--headless", "--host", live_apps["snippet"].url, "--users", "2", "--spawn-rate", "2",
         "--run-time", "2s", "--json-file", str(tmp_path / "run"), "--csv", str(tmp_path / "run"),
@@ -204,8 +203,7 @@ def test_the_scenario_option_picks_what_every_user_sends(
 def test_the_web_ui_offers_the_pitfall_scenarios_only_with_lab_pitfalls(
     pitfalls: str, tmp_path: Path
 ) -> None:
-    # A /pitfalls scenario against an app without those routes would fail every request, so
-    # without LAB_PITFALLS=1 the start form does not offer it.
+    # Without LAB_PITFALLS=1 the apps lack /pitfalls, so the start form must not offer it.
     port = servers.free_port()
     argv = [servers.PYTHON, "-m", "locust", "-f", LOCUSTFILE, "--web-host", "127.0.0.1"]
     argv += ["--web-port", str(port), "--host", "http://127.0.0.1:1"]

@@ -67,9 +67,7 @@ def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(
         assert response.status_code == 200
         alone = predictor.response_for(Patient.model_validate(body)).model_dump()
         answer = response.json()
-        # The same answer as alone, except that a linear model's prediction may differ in its
-        # last bit or two: BLAS sums a row of a 4-row batch in another order than a 1-row one.
-        # (The forest's predictions are identical; docs/async-and-batching.md shows both.)
+        # BLAS may sum a row of a batch in another order: a linear model's last bits may differ.
         assert answer["prediction"] == pytest.approx(alone["prediction"], rel=1e-12)
         assert {**answer, "prediction": None} == {**alone, "prediction": None}
 
@@ -114,8 +112,7 @@ def test_a_full_queue_answers_503_in_json(
     ):
         first = pool.submit(client.post, "/predict", json=body)
         assert entered.wait(30)  # the first is in the model, and the queue is empty
-        # Two more: one takes the queue's only place, the other is refused at once, so it
-        # is the first to finish while the model is still held.
+        # Two more: one takes the queue's only place, the other is refused, so finishes first.
         others = [pool.submit(client.post, "/predict", json=body) for _ in range(2)]
         refused = next(as_completed(others, timeout=30)).result()
         release.set()

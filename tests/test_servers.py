@@ -54,8 +54,7 @@ def test_real_server_serves_the_contract_and_stops_cleanly(
             assert (options.status_code, options.headers["allow"]) == (405, "POST")
     finally:
         code = server.stop()
-    # Gunicorn exits 0. Uvicorn finishes its shutdown, then re-raises the SIGTERM it caught so
-    # that its exit status tells a supervisor why it stopped: -15 is that signal, not a crash.
+    # Uvicorn re-raises the SIGTERM it caught, so -15 is a clean stop, not a crash.
     assert code in (0, -signal.SIGTERM), server.log_tail()
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log
@@ -91,8 +90,7 @@ def test_a_broken_model_stops_start_up_with_a_reason(
 
 
 def test_make_serve_fastapi_starts_uvicorn_with_the_lab_s_limits() -> None:
-    # `make serve-fastapi` and the launchers (make run, the runner, these tests) must start
-    # Uvicorn alike; the Makefile cannot import Python, so it repeats the flags.
+    # The Makefile cannot import Python, so it repeats Uvicorn's flags: they must match.
     makefile = (Path(__file__).parent.parent / "Makefile").read_text()
     definition = makefile.split("UVICORN_LIMITS :=", 1)[1].split("\n\n", 1)[0]
     flags = definition.replace("\\\n", " ").split()

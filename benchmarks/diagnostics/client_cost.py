@@ -2,12 +2,7 @@
 
     python -m benchmarks.diagnostics.client_cost [--requests 4000] [--concurrency 64] [--pin]
 
-Starts the feature service with no delay on a free loopback port, then has each client fetch
-patients from it: the async clients with --concurrency requests in flight on uvloop (the loop
-Uvicorn runs the FastAPI app on), the blocking clients one request after another (as one sync
-Gunicorn worker does). Reports this process's CPU time per request (time.process_time; the
-feature service's CPU is not counted) and requests per second. With --pin (Linux) the feature
-service runs on the last core and this process on the first, so they do not share one.
+Async clients run --concurrency requests in flight on uvloop, blocking ones one at a time.
 """
 
 from __future__ import annotations
@@ -140,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         service.stop()
     versions = f"httpx {httpx.__version__}, aiohttp {aiohttp.__version__}, "
     versions += f"requests {requests.__version__}, uvloop {uvloop.__version__}, "
-    # httpcore looks sniffio up on every lock operation; without it each lookup is a failed
-    # import, which costs httpx.AsyncClient noticeably more (docs/async-and-batching.md).
+    # Without sniffio, each of httpcore's lookups per lock is a failed import.
     versions += "sniffio installed" if importlib.util.find_spec("sniffio") else "no sniffio"
     print(f"{n} GETs per client against the feature service at 0 ms ({versions}):")
     print("\n".join(cost.row() for cost in costs))

@@ -1,22 +1,9 @@
-"""Where a live server's time goes under load, sampled by py-spy.
+"""Where a live server's time goes under load, sampled by py-spy: share of samples per function.
 
     python -m benchmarks.diagnostics.profile_server CONFIG
 
-Starts one of the runner's one-worker Uvicorn configurations (benchmarks/runner/matrix.py, e.g.
-`fastapi-uvicorn-1`, `fastapi-uvicorn-1+microbatching`, `tutorial-fastapi-uvicorn-1`) under
-py-spy on one core, loads `POST /predict` with Locust's SinglePredictUser from the other
-core(s), and samples the server the whole time (its start-up samples are left out). It prints,
-for each kind of thread (the event loop, the threadpool, the micro-batcher), the share of
-that kind's samples spent inside a few functions every request passes through, then the
-functions most often on top of the stack.
-
-Read shares of samples, not of CPU: py-spy samples every thread, so a thread waiting for the
-GIL is counted where it waits. That is the point: it shows what the event loop thread spends
-its turns on, and what the threadpool's threads wait for.
-
-Needs py-spy (in the dev extras). py-spy starts the server as its own child, which Linux lets
-any user sample; on macOS py-spy needs sudo. The Flask app is profiled in process instead:
-`python -m benchmarks.diagnostics.where_time_goes`.
+CONFIG is one of the runner's one-worker Uvicorn configurations; Locust loads `POST /predict`
+from the other core(s). Needs py-spy (dev extras; sudo on macOS); for Flask, where_time_goes.
 """
 
 from __future__ import annotations
@@ -93,8 +80,7 @@ def summary(stacks: dict[str, list[tuple[list[str], int]]], top: int) -> str:
     return "\n".join(lines)
 
 
-# Uvicorn with one worker serves from the process it starts in, so py-spy can start it as
-# its own child: no special permission needed to sample a child on Linux.
+# One Uvicorn worker serves from py-spy's own child, which Linux lets any user sample.
 PROFILABLE = sorted(
     name for name, c in matrix.CONFIGS.items() if c.server == "uvicorn" and not c.many_workers
 )

@@ -2,11 +2,7 @@
 
     python -m benchmarks.diagnostics.quick_check URL [--path /patients/{id}/prediction] [--users 64]
 
-Each of --users users sends a request, waits for the answer, and sends the next, for --seconds
-after --warmup seconds; a separate probe GETs /health every 100 ms meanwhile, so a blocked
-event loop shows up as slow health checks. It prints throughput, latency percentiles, errors
-and health-check latency. It is the check behind the figures in docs/async-and-batching.md,
-not the benchmark runner: no CPU pinning, no provenance, one short run.
+One short run, without the runner's pinning and provenance: a blocked loop shows as slow /health.
 """
 
 from __future__ import annotations
@@ -87,8 +83,7 @@ async def probe(session: aiohttp.ClientSession, url: str, tally: Tally) -> None:
 async def run(args: argparse.Namespace) -> str:
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     connector = aiohttp.TCPConnector(limit=args.users + 1)
-    # One continuous run: users are never stopped between warm-up and measurement, so no
-    # request abandoned at the switch is left queued in the server to skew the window.
+    # One continuous run: no request abandoned at the switch skews the window.
     start = time.perf_counter() + args.warmup
     window = (start, start + args.seconds)
     measured, health = Tally(window), Tally(window)

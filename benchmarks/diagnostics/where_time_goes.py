@@ -1,12 +1,8 @@
-"""Where one /predict request's time goes inside the app, by cProfile.
+"""Where one /predict request's time goes inside the Flask app, by cProfile, in process.
 
     python -m benchmarks.diagnostics.where_time_goes
 
-Profiles N in-process requests to the Flask app with cProfile (the framework, the validation
-and the model; not the HTTP server or the network, which the load tests measure) and prints
-the share of the app's time spent in a few places every request passes through. The FastAPI
-app is left out on purpose: its `def` route runs in a threadpool thread, which cProfile (one
-thread only) does not see; use py-spy on a live server for it.
+Not FastAPI: its model runs in another thread, which cProfile does not see (use profile_server).
 """
 
 from __future__ import annotations

@@ -2,13 +2,7 @@
 
     python -m benchmarks.lab.feature_service [--port 8100] [--latency-ms 50]
 
-It stands in for a feature store or another team's service. Both apps' I/O-bound route,
-``GET /patients/{patient_id}/prediction``, fetches the patient from here and then predicts, so
-the lessons can show what waiting on the network does to sync and to async servers.
-
-It must never be the bottleneck being measured: it is async (a waiting request costs a timer
-on the event loop, not a thread), answers from bytes prepared at start-up, and logs no access
-lines. Ports and delay come from FEATURES_PORT (8100) and FEATURE_LATENCY_MS (50).
+It stands in for another team's service, and must never be the bottleneck being measured.
 """
 
 from __future__ import annotations
@@ -44,8 +38,7 @@ def create_app(latency_ms: float = DEFAULT_LATENCY_MS) -> Starlette:
 
     async def features(request: Request) -> Response:
         patient_id: int = request.path_params["patient_id"]
-        # The upstream's latency, for found and unknown ids alike: a real lookup takes time
-        # either way. asyncio.sleep holds no thread, so hundreds of waits cost next to nothing.
+        # The same delay for found and unknown ids; asyncio.sleep holds no thread.
         await asyncio.sleep(delay_s)
         if patient_id >= len(documents):
             detail = f"No patient {patient_id}; ids run from 0 to {len(documents) - 1}"
@@ -56,8 +49,7 @@ def create_app(latency_ms: float = DEFAULT_LATENCY_MS) -> Starlette:
         return JSONResponse({"status": "ok", "patients": len(documents), "latency_ms": latency_ms})
 
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        # A path that is not /features/<digits> (say /features/-1 or /features/x) is a 404 in
-        # JSON, like every other error in the lab.
+        # A path that is not /features/<digits> is a 404 in JSON, like every error in the lab.
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     return Starlette(
@@ -87,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency_ms < 0:
         parser.error("--latency-ms must be 0 or more")
     print(f"feature service: {args.latency_ms:g} ms per lookup", flush=True)
-    # No access log: at a thousand requests a second, writing log lines would cost this
-    # process more than answering does, and it would blur the apps' numbers.
+    # No access log: writing it would cost more than answering, and blur the apps' numbers.
     uvicorn.run(create_app(args.latency_ms), host=args.host, port=args.port, access_log=False)
     return 0
 

@@ -1,11 +1,5 @@
-"""`make run`: start both apps on their production servers (and the Locust web UI), print where
-they are and how to call them, and stop everything cleanly on Ctrl-C.
-
-Ports come from FASTAPI_PORT (8000), FLASK_PORT (5001) and LOCUST_PORT (8089); WORKERS (1)
-sets the worker count of both servers alike, so that the two are compared like for like.
-Each server's whole output goes to logs/NAME.log; the terminal shows all of it but the access
-lines, one per request, which a load test would otherwise pour into it by the ten thousand.
-"""
+"""`make run`: start both apps on their production servers and the Locust web UI, print how
+to call them, and stop everything cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -44,8 +38,7 @@ def is_access_line(line: str) -> bool:
 
 def lab_specs() -> list[servers.ServerSpec]:
     workers = int(os.environ.get("WORKERS", "1"))
-    # The feature service starts first: both apps' I/O route calls it, wherever FEATURES_PORT
-    # put it. FEATURE_LATENCY_MS (50) reaches it through the environment.
+    # First, as both apps' I/O route calls it; FEATURE_LATENCY_MS reaches it by the environment.
     features = servers.feature_service(int(os.environ.get("FEATURES_PORT", "8100")))
     app_env = {"FEATURE_SERVICE_URL": features.url}
     fastapi = servers.fastapi_uvicorn(

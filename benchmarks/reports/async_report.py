@@ -1,9 +1,4 @@
-"""The report's sections for cells run with the /health probe: the I/O route, pitfalls, batching.
-
-One section per model. Each shows throughput and latency beside how long the probe's GET
-/health waited on the same server at the same time, the 503s, and the ratios the lessons
-compare, computed from the rows (never typed in), with the target each was meant to reach.
-"""
+"""The report's sections for cells run with the /health probe: the I/O route, pitfalls, batching."""
 
 from __future__ import annotations
 
@@ -193,8 +188,7 @@ def summary_plot(rows: Sequence[Row], path: Path, title: str) -> None:
 def bars(
     ax: Axes, at: list[float], values: list[float | None], xlabel: str, log: bool, label: str = ""
 ) -> None:
-    # Locust rounds times under 100 ms to whole ms, so 0 means under half a millisecond:
-    # log axes start at LOG_FLOOR, and every bar carries its number, a missing one "n/a".
+    # Locust rounds to whole ms, so 0 is under half a millisecond: log axes start at LOG_FLOOR.
     floor = LOG_FLOOR if log else 0.0
     widths = [max((v or 0.0) - floor, 0.0) for v in values]
     ax.barh(at, widths, left=floor, height=0.4 if label else 0.7, label=label or None)

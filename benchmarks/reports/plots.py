@@ -9,8 +9,7 @@ from pathlib import Path
 
 import matplotlib
 
-# Figure objects rather than pyplot: no global backend is chosen or changed, so a notebook that
-# imports this module keeps showing its own plots inline.
+# Figure objects, not pyplot: no global backend changes, so notebooks keep inline plots.
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter

@@ -1,9 +1,4 @@
-"""Turn a run folder's results.csv and meta.json into report.md and its matplotlib plots.
-
-Reads only those two files, so a report can be drawn again (`python -m benchmarks report DIR`)
-without measuring again. Every table says where its numbers came from; cells where the load
-generator saturated are marked wherever they appear, because they measure Locust.
-"""
+"""Turn a run folder's results.csv and meta.json into report.md and its plots, measuring nothing."""
 
 from __future__ import annotations
 
@@ -240,8 +235,7 @@ def contract_section(rows: Sequence[Row]) -> list[str]:
                 and (lab_rps := number(row["rps"]))
                 and (snippet_rps := number(other["rps"]))
             ]
-            # A round whose server shared its core measured the machine, not the app: the
-            # median is taken over the clean rounds when there are any (all are still shown).
+            # A round whose server shared its core measured the machine: median of clean rounds.
             clean = [value for value, crowded in rounds if not crowded]
             counted = clean or [value for value, _ in rounds]
             row, other = median_rounds(lab_rows)[0], median_rounds(snippet_rows)[0]

@@ -1,12 +1,4 @@
-"""Run headless Locust for one cell and read back what it measured.
-
-The command is plain Locust plus the runner's warm-up plugin (benchmarks/runner/locust_warmup.py);
-with processes > 1 Locust's own distributed mode (--processes: one master, forked workers)
-spreads the users. Every number is read from Locust's own statistics CSV (its percentiles
-included), so it matches what Locust's web UI shows for the same requests. With the health
-probe on, one HealthProbeUser runs beside the scenario's users, and its /health row is read
-apart from the scenario's.
-"""
+"""Run headless Locust for one cell and read back what it measured, from Locust's own CSV."""
 
 from __future__ import annotations
 

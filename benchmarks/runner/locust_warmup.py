@@ -3,13 +3,7 @@
     locust -f benchmarks/locustfile.py,benchmarks/runner/locust_warmup.py --headless \
         --warmup 5 --window-file cell/window.json -t 25s ...
 
-For the first --warmup seconds the load runs but is not measured: workers fork or spawn,
-connections open, lazy imports and caches fill. Then every Locust process resets its
-statistics at the same instant: the master (or the only process) picks that instant when the
-test starts and Locust hands it to the workers with the other custom arguments, so a worker
-that received its spawn message late still resets on time (workers share the master's clock:
-run them on the same machine). --window-file receives the measured window's start and end as
-Unix times; the runner measures the server's and Locust's CPU over exactly that window.
+Every Locust process resets at one instant the master picks, so a late worker resets on time.
 """
 
 from __future__ import annotations

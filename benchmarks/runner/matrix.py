@@ -1,10 +1,6 @@
 """What the benchmark can measure: server configurations, scenarios, models, and the profiles.
 
-A cell is one server configuration x one scenario x one model x one number of users, each
-run against a freshly started server. Configurations pair each framework with several
-servers, and each server with both frameworks where it can, so that "Flask vs FastAPI" can
-be told apart from "Gunicorn vs Uvicorn": compare along a row of the same server
-(flask-granian vs fastapi-granian) before comparing across servers.
+A cell is one configuration x scenario x model x number of users, on a freshly started server.
 """
 
 from __future__ import annotations
@@ -50,8 +46,7 @@ class ServerConfig:
     preload: bool = True  # Gunicorn only: import the app in the master before forking
     kind: str = "lab"  # lab | tutorial (the reference snippets) | pitfall (/pitfalls routes)
     routes: frozenset[str] = LAB_ROUTES  # the routes the runner measures it on
-    # The app's own settings for this configuration (micro-batching, /pitfalls), as pairs so
-    # that the configuration stays hashable.
+    # The app's own settings (micro-batching, /pitfalls), as pairs to keep this hashable.
     env: tuple[tuple[str, str], ...] = ()
     about: str = ""
 
@@ -233,8 +228,7 @@ IO_CONFIGS = (
     "flask-gunicorn-gthread-1x64",
     "flask-gunicorn-gevent-1",
 )
-# ... and the heavy model's /predict run each way: plain (def, one thread hop each), + micro-
-# batching in both frameworks, inline, in pools, with one sync worker for reference.
+# ... and the heavy model's /predict every way, with one sync worker for reference.
 CPU_CONFIGS = (
     "fastapi-uvicorn-1",
     "fastapi-uvicorn-1+microbatching",
@@ -261,8 +255,7 @@ BATCHING_CONFIGS = (
     "fastapi-uvicorn-1+microbatching",
 )
 
-# "default": the model `make model` chose (MODEL_PATH, else shared_model/model.pkl).
-# "forest": the deliberately heavy forest (`train --estimator forest`), trained into a cache.
+# "default": the model `make model` chose; "forest": the heavy one, trained into a cache.
 MODELS = ("default", "forest")
 
 
@@ -288,18 +281,14 @@ class Profile:
     warmup_s: float
     measure_s: float
     batch_size: int = 64
-    # The heavy model only on these configurations (empty: all). With a forest, inference
-    # dominates every stack, so a handful of configurations tells the lesson in less time.
+    # The forest only on these (empty: all): it dominates every stack, so a few tell the lesson.
     forest_configs: tuple[str, ...] = ()
-    # When given, cells come from these blocks (narrowed by configs, scenarios and models)
-    # rather than from every configuration x scenario x model.
+    # When given, cells come from these blocks, not from every configuration x scenario x model.
     parts: tuple[Part, ...] = ()
-    # One more user, HealthProbeUser, GETs /health ten times a second in every cell: it shows
-    # whether health checks starve while the server is busy.
+    # One more user GETs /health ten times a second in every cell: do health checks starve?
     health_probe: bool = False
     feature_latency_ms: float = 50  # the feature service's delay, for scenarios that need it
-    # Rounds: every cell once, then every cell again, and so on. On a shared machine one
-    # measurement of a pair can be off by a quarter; repeats give a median and a spread.
+    # Every cell once, then again: on a shared machine, repeats give a median and a spread.
     repeats: int = 1
     about: str = ""
 

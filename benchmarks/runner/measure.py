@@ -1,12 +1,4 @@
-"""Measure processes from outside: CPU over a time window, memory per worker, generator saturation.
-
-The runner samples the server's and Locust's process trees in a background thread while a
-cell runs, then reads CPU over exactly the window Locust measured (interpolated between
-samples). Memory comes from /proc via psutil's memory_full_info: RSS counts every page a
-process maps, shared or not; PSS splits each shared page among the processes sharing it (so
-PSS adds up across processes); USS counts only pages no other process has, which is what
-stopping that one worker would give back.
-"""
+"""Measure processes from outside: CPU over a window, memory per worker, generator saturation."""
 
 from __future__ import annotations
 
@@ -21,8 +13,7 @@ import psutil
 
 MIB = 1024 * 1024
 
-# Locust itself warns above 90 % CPU: past that, a generator process queues its own requests,
-# so the latencies and the throughput it reports describe Locust, not the server.
+# Locust's own warning level: past it, the generator measures itself, not the server.
 SATURATION_THRESHOLD_PCT = 90.0
 
 
@@ -38,12 +29,7 @@ def core_shared(other_pct: float | None, threshold: float = SHARED_CORE_THRESHOL
 def generator_saturated(
     process_cpu_pct: Sequence[float], cores: int, threshold: float = SATURATION_THRESHOLD_PCT
 ) -> bool:
-    """Did the load generator run out of CPU during the window?
-
-    Each Locust process runs on one core at most (gevent, one thread), so any single process
-    at the threshold is saturated; and all of them together cannot use more than the cores
-    they are pinned to.
-    """
+    """Did the load generator run out of CPU during the window (one core per Locust process)?"""
     if not process_cpu_pct:
         return False
     return max(process_cpu_pct) >= threshold or sum(process_cpu_pct) >= threshold * cores
@@ -103,8 +89,7 @@ class CpuSampler:
             self._sample_cores()
 
     def _sample_cores(self) -> None:
-        # Each core's busy time, filed like a process whose "pid" is the core's number: what
-        # else ran on the server's core (other programs, the kernel's own work) shows up here.
+        # Each core's busy time, filed under its number: what else ran on the server's core.
         busy = {
             cpu: times.user + times.nice + times.system + getattr(times, "irq", 0.0)
             + getattr(times, "softirq", 0.0) + getattr(times, "steal", 0.0)
@@ -133,13 +118,7 @@ class CpuSampler:
 
 
 def cpu_pct_over(samples: Sequence[CpuSample], start: float, end: float) -> dict[int, float]:
-    """Per-process CPU % of one core over [start, end], interpolating between samples.
-
-    Each process is read over the part of the window its samples cover: Locust exits a moment
-    after its window closes, and a process may start or stop inside it, so rather than invent
-    readings past a process's last sample, its average is taken over what was seen. A process
-    seen for less than half the window is left out.
-    """
+    """Per-process CPU % of one core over [start, end], over what each process's samples cover."""
     series: dict[int, list[tuple[float, float]]] = {}
     for sample in samples:
         for pid, seconds in sample.seconds.items():
@@ -197,11 +176,7 @@ class TreeMemory:
 
 
 def tree_memory(root_pid: int) -> TreeMemory:
-    """Memory of a server's processes; its workers are the root's children, or the root alone.
-
-    Gunicorn and Granian fork workers under a master; `uvicorn --workers N` spawns them beside
-    a resource tracker; a single-process server is its own worker.
-    """
+    """Memory of a server's processes; its workers are the root's children, or the root alone."""
     processes = tree(root_pid)
     children = [p for p in processes[1:] if p.ppid() == root_pid and not _is_helper(p)]
     measured: list[ProcessMemory] = []

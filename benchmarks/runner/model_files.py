@@ -1,8 +1,6 @@
-"""The models a benchmark serves: the lab's chosen model and the heavy forest, trained on demand.
+"""The model files a benchmark serves: the lab's chosen model and the heavy forest.
 
-Model files are build outputs tied to the installed scikit-learn, so they are never committed:
-the forest is trained into a cache folder (ignored by git) the first time a run needs it, and
-again whenever the installed versions no longer match its card.
+Never committed (tied to the installed scikit-learn): trained into a cache on demand.
 """
 
 from __future__ import annotations
@@ -41,8 +39,7 @@ def _load_or_train(name: str, path: Path, estimator: str, fallback: Path) -> Mod
     try:
         predictor = Predictor.load(path)
     except ModelLoadError:
-        # Missing, or written by another scikit-learn: train a fresh one (seeded, so the same
-        # data and settings give the same model) where the run may write.
+        # Missing, or from another scikit-learn: train a fresh, seeded one where the run may write.
         print(f"Training the {name} model into {_shown(fallback)} ...", flush=True)
         train(estimator, fallback)
         path = fallback / "model.pkl"

@@ -1,9 +1,4 @@
-"""Where a run's numbers came from: the machine, the versions, the git revision, the commands.
-
-A number without its context is not shown to students, so every run writes this beside its
-results. Paths inside the repository are written relative to it and the interpreter as
-`python`, so a committed run names no folder of the machine that made it.
-"""
+"""Where a run's numbers came from: the machine, the versions, the git revision, the commands."""
 
 from __future__ import annotations
 

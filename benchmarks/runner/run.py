@@ -1,10 +1,6 @@
 """Run a benchmark matrix: each cell a fresh, pinned server under headless Locust, one CSV row.
 
-Per cell: start the server on its own core(s) and wait for /health (first the feature
-service, on Locust's side, when the scenario's route calls it); run Locust on the
-other core(s) with a warm-up and a measured window; sample both process trees' CPU during
-the window; read the server's memory per worker; stop the server gracefully. Rows are
-appended to results.csv as they finish, so an interrupted run keeps what it measured.
+Rows are appended as cells finish, so an interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -49,8 +45,7 @@ COLUMNS = (
 # Connections each app process may keep to the feature service, unless a cell needs more.
 DEFAULT_FEATURE_POOL = Settings.model_fields["feature_pool_size"].default
 
-# Seconds a cell spends outside its warm-up and window (start-up of both, memory, stop),
-# for the estimate printed before a run; measured runs replace it in meta.json.
+# A cell's seconds outside warm-up and window, for the estimate; measured runs replace it.
 OVERHEAD_PER_CELL_S = 8
 
 
@@ -95,11 +90,7 @@ def estimate_s(options: RunOptions, count: int) -> float:
 
 
 def schedule(options: RunOptions) -> list[tuple[int, matrix.Cell]]:
-    """(round, cell) in the order they run: all cells in round 1, then all again in round 2.
-
-    Rounds rather than each cell N times in a row, so that a slow minute on a shared machine
-    lands on one round of every cell instead of on every round of one cell.
-    """
+    """(round, cell) in run order, round by round: a slow minute hits one round of every cell."""
     cells = matrix.cells(options.profile, options.workers)
     return [(repeat, cell) for repeat in range(1, options.profile.repeats + 1) for cell in cells]
 
@@ -223,8 +214,7 @@ def run_cell(
     locust_cpu = sampler.cpu_pct("locust", result.window_start, result.window_end)
     locust_total, locust_busiest = measure.total_and_busiest(locust_cpu)
     locust_cores = len(options.cpus.locust) if options.cpus.locust else (os.cpu_count() or 1)
-    # The feature service shares Locust's cores: if the two together run out of CPU, the
-    # upstream's answers and Locust's timings slow down, and the cell measures the load side.
+    # The feature service shares Locust's cores: short of CPU, the cell measures the load side.
     features_cpu = sampler.cpu_pct("features", result.window_start, result.window_end)
     load_side = [*locust_cpu.values(), *features_cpu.values()]
     successes = result.requests - result.failures

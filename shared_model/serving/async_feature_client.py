@@ -1,9 +1,6 @@
 """The async client for the feature service: a waiting request holds no thread, only a task.
 
-Used by the FastAPI app. Why aiohttp (measured with
-``python -m benchmarks.diagnostics.client_cost``; figures in docs/async-and-batching.md): with
-64 requests in flight, httpx.AsyncClient spent 19 to 39 times the CPU per request that
-aiohttp.ClientSession did, and on one core that cost, not the 50 ms wait, caps the route.
+aiohttp, because it spent the least CPU per request (benchmarks/diagnostics/client_cost.py).
 """
 
 from __future__ import annotations
@@ -40,8 +37,7 @@ class AsyncFeatureClient:
             connector=aiohttp.TCPConnector(
                 limit=self._settings.feature_pool_size, keepalive_timeout=KEEPALIVE_EXPIRY_S
             ),
-            # `total` is a real deadline for the whole exchange, waiting for a pooled
-            # connection included; `sock_connect` bounds the TCP connect alone.
+            # `total` bounds the exchange, pool wait included; `sock_connect` the connect alone.
             timeout=aiohttp.ClientTimeout(
                 total=self._settings.feature_timeout_ms / 1000,
                 sock_connect=self._settings.feature_connect_timeout_ms / 1000,

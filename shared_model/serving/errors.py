@@ -1,11 +1,5 @@
-"""Error bodies in one shape for both apps: ``{"detail": [{type, loc, msg, ctx?}, ...]}``, and
-for a 422 ``error_count``, how many problems there were (``detail`` lists MAX_ERROR_ITEMS at most).
-
-FastAPI's list shape is the contract. FastAPI produces most of it itself; these helpers give the
-Flask app the very same items and fill the few gaps where FastAPI answers something else
-(a body it cannot parse at all gets 400 there; the contract says 422 for every invalid body).
-Nothing here knows a framework: it turns exceptions into plain dicts.
-"""
+"""Error bodies in FastAPI's shape for both apps: ``{"detail": [{type, loc, msg, ctx?}, ...]}``,
+and for a 422 ``error_count``; nothing here knows a framework."""
 
 from __future__ import annotations
 
@@ -47,12 +41,7 @@ class ServiceError(Exception):
 def error_items(
     errors: Iterable[Mapping[str, Any]], loc_prefix: tuple[str, ...] = ()
 ) -> list[ErrorItem]:
-    """pydantic errors as the contract shows them.
-
-    The offending ``input`` is left out on purpose: echoing it can mean echoing a megabyte
-    back, and a NaN in it cannot even be written as JSON (FastAPI's default handler answers
-    500 then).
-    """
+    """pydantic errors as the contract shows them, without ``input`` (a megabyte, or a NaN)."""
     items = []
     for error in errors:
         item: ErrorItem = {
@@ -116,8 +105,7 @@ BODY_NOT_AN_OBJECT: ErrorItem = {
     "loc": ["body"],
     "msg": "Input should be a valid dictionary or object to extract fields from",
 }
-# The same error when the content type is not JSON, with a message that says what to send
-# (FastAPI's own would be the one above, about the raw bytes it then tried to validate).
+# For a body sent as another content type: a message that says what to send instead.
 BODY_NOT_JSON: ErrorItem = {
     **BODY_NOT_AN_OBJECT,
     "msg": "Send the body as JSON, with Content-Type: application/json",

@@ -1,9 +1,6 @@
 """The feature service's contract as both apps see it: its URL, its answers, its failures.
 
-The two HTTP clients (feature_client, blocking, and async_feature_client, beside this module)
-differ in how they wait; everything they must agree on lives here once, so that both apps answer a
-missing patient, a service that is down and a service that is too slow with the same status
-and the same detail.
+Both clients share it, so both apps answer each failure with the same status and detail.
 """
 
 from __future__ import annotations
@@ -14,8 +11,7 @@ from shared_model.schemas import Patient
 from shared_model.serving.errors import ServiceError
 from shared_model.serving.settings import Settings
 
-# Idle connections are dropped after this long: shorter than the keep-alive of the servers
-# they talk to (Uvicorn's is 5 s), so a client never reuses a connection the server is closing.
+# Below the servers' keep-alive (Uvicorn's 5 s): never reuse a connection being closed.
 KEEPALIVE_EXPIRY_S = 4.0
 
 

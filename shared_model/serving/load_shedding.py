@@ -1,13 +1,6 @@
-"""Load shedding: past MAX_IN_FLIGHT requests in one worker, answer 503 at once.
+"""Load shedding: past MAX_IN_FLIGHT requests in one worker, a JSON 503 at once, not a queue.
 
-Without a bound, a server that receives more than it can serve queues the excess: latency
-grows until clients time out, and the work done for them is thrown away. A bound turns that
-into a quick, explicit "busy, retry" that a client or load balancer can act on.
-
-Uvicorn's own ``--limit-concurrency`` answers plain text, not the contract's JSON, and counts
-idle keep-alive connections too, so the apps count requests themselves, with this class; the
-server-level limit stays as a backstop above it. /health and /metrics are never shed: a busy
-worker is alive, and a probe that failed under load would get it restarted for nothing.
+/health and /metrics are never shed: a busy worker is alive.
 """
 
 from __future__ import annotations
@@ -32,11 +25,7 @@ class Overloaded(ServiceError):
 
 
 class InFlightLimit:
-    """Counts the requests this worker is serving; ``enter`` refuses one past ``limit``.
-
-    A lock, because Flask under threaded workers enters from many threads; uncontended it
-    costs well under a microsecond. ``limit`` 0 means no limit.
-    """
+    """Counts the requests this worker serves; ``enter`` refuses one past ``limit`` (0: none)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

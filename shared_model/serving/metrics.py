@@ -1,9 +1,6 @@
 """Prometheus metrics, shared by both apps so both report alike.
 
-Prometheus metrics work with one worker process or many: when PROMETHEUS_MULTIPROC_DIR is
-set (the lab's launchers and flask_app/gunicorn.conf.py set it), every worker writes its
-samples there and a scrape of any worker sums them all; without it, each process counts alone,
-which is right for a single process and wrong for several.
+With PROMETHEUS_MULTIPROC_DIR set, a scrape of any worker sums every worker's samples.
 """
 
 from __future__ import annotations
@@ -50,17 +47,14 @@ MODEL_INFO = Gauge(
 UNMATCHED_ROUTE = "<unmatched>"
 
 
-# Label values must come from a small, fixed set: each new combination is a new time series,
-# kept in memory (and, with several workers, in files) for the server's life. The route is
-# a template and the status a number, but the method is whatever token a client sends.
+# Label values from a fixed set: each new one is a time series kept for the server's life.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
 
 
 @functools.lru_cache(maxsize=4096)
 def _request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
-    # The labelled children, looked up once per combination: `.labels()` checks and locks on
-    # every call, which measured at several microseconds per request.
+    # Looked up once per combination: `.labels()` checks and locks on every call.
     return REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method)
 
 

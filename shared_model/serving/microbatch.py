@@ -1,26 +1,7 @@
 """Dynamic micro-batching: concurrent single requests coalesced into one vectorized call.
 
-A model call on 64 rows costs about what one row does, so when requests arrive together it
-pays to answer them together. Any caller ``submit``s one item and gets a
-``concurrent.futures.Future``; one batching thread takes items off a bounded queue, runs one
-call of ``process_batch`` on up to ``max_size`` of them, and settles each caller's future.
-Only the way a caller waits differs between servers, never the batching itself:
-
-- a thread (a Gunicorn gthread worker's, or a threadpool's) blocks: ``batcher.result_for(item)``;
-- a coroutine awaits without holding a thread: ``await batcher.result_for_async(item)``.
-
-The rules, and where they come from (docs/async-and-batching.md compares them):
-
-- flush when ``max_size`` items are waiting (Ray Serve's ``max_batch_size``), or when the
-  oldest item has waited ``max_wait_s`` since it was submitted (Triton's
-  ``max_queue_delay_microseconds``: under load the oldest has already waited out the previous
-  batch, so the next one leaves at once instead of waiting again);
-- one batch runs at a time: the model is CPU-bound, and a second batch in parallel would only
-  fight the first for the same core while the queue fills up the next batch anyway;
-- a failed batch is split in halves and each half retried, down to single items, so only the
-  items that fail on their own get the error (Ray Serve and LitServe fail the whole batch);
-- the queue is bounded: one item more raises QueueFull (a 503) instead of letting the wait
-  grow without end (Triton's ``max_queue_size``, Ray Serve's ``max_queued_requests``).
+One batching thread runs the calls; a caller waits in a thread (``batcher.result_for(item)``)
+or awaits without holding one (``await batcher.result_for_async(item)``).
 """
 
 from __future__ import annotations
@@ -96,11 +77,9 @@ class BatchStats:
 
 
 class MicroBatcher(Generic[Item, Result]):
-    """Coalesce concurrent ``submit`` calls into calls of ``process_batch``; see the module doc.
+    """Coalesce concurrent ``submit`` calls into calls of ``process_batch`` (one result per item).
 
-    ``process_batch`` takes a list of items and returns one result per item, in order. The
-    batching thread starts on the first submit in each process, so a batcher made before
-    Gunicorn forks its workers gets a thread of its own in every worker.
+    Its thread starts on the first submit in each process, so every forked worker has its own.
     """
 
     def __init__(
@@ -211,11 +190,7 @@ class MicroBatcher(Generic[Item, Result]):
         return batch, False
 
     def _isolate(self, items: list[Item]) -> list[Result | _Failed]:
-        """process_batch on all items; if it raises, on each half, down to single items.
-
-        One bad item in 64 costs about 2 x log2(64) = 12 extra calls rather than 64, and the
-        other 63 callers still get their results.
-        """
+        """process_batch on all items; if it raises, on each half, so only the bad items fail."""
         try:
             results = list(self._process_batch(items))
             if len(results) != len(items):

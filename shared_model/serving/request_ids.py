@@ -17,8 +17,7 @@ def request_id(header_value: str | None) -> str:
     """The client's X-Request-ID when it is safe to echo and log, else a new one."""
     if header_value and _SAFE_ID.fullmatch(header_value):
         return header_value
-    # Unique, not secret: not uuid4(), whose os.urandom call hands the GIL to other threads under
-    # load (docs/results.md); `random` is reseeded in every forked worker.
+    # Unique, not secret: uuid4's os.urandom call releases the GIL under load.
     return f"{random.getrandbits(128):032x}"
 
 

@@ -10,10 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The model and its card live beside the model code, in shared_model/.
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model.pkl"
 
-# MAX_IN_FLIGHT's default, by Little's law: requests inside = throughput x time each spends
-# inside. One worker on one core serves about this many /predict a second (wrk, 64
-# connections, docs/overload.md), and a request should not wait inside longer than this; a
-# student's machine differs, so measure yours and change these two.
+# MAX_IN_FLIGHT's default by Little's law: one worker's rate x the wait allowed; measure yours.
 MEASURED_CAPACITY_RPS = 800
 PROMISED_LATENCY_S = 1.0
 DEFAULT_MAX_IN_FLIGHT = round(MEASURED_CAPACITY_RPS * PROMISED_LATENCY_S)
@@ -32,16 +29,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Largest request body accepted; larger gets 413."
     )
-    # Per worker process, sized above (Little's law). Far above what the lab's load tests send
-    # (64 users), so it only shows in a flood; serving/load_shedding.py says why the apps
-    # count and not the server.
+    # Per worker, by Little's law above; far above the lab's 64 users, it bites only in a flood.
     max_in_flight: int = Field(
         default=DEFAULT_MAX_IN_FLIGHT,
         ge=0,
         description="Requests one worker serves at once; one more gets 503. 0: no limit.",
     )
-    # FastAPI only: the threads that run the model in one worker, which requests wait for in
-    # arrival order. One, as a Gunicorn sync worker has: the model is CPU-bound.
+    # FastAPI only: threads that run the model in arrival order; one, as a sync worker has.
     model_threads: int = Field(
         default=1, ge=1, description="Threads running the model in one FastAPI worker."
     )
@@ -67,14 +61,11 @@ class Settings(BaseSettings):
         description="Connections each app process may hold open to the feature service.",
     )
 
-    # "+ micro-batching" of POST /predict, off by default so that both apps' /predict make one
-    # model call per request. On, concurrent requests share one model call: FastAPI's wait on
-    # the event loop, Flask's threads wait under a threaded worker (gthread).
+    # "+ micro-batching": off, one model call per /predict; on, concurrent ones share one.
     microbatch_max_size: int = Field(
         default=0, ge=0, description="Most requests in one model call; 0 means no batching."
     )
-    # 0: greedy. A lone request goes at once, and under load the next batch gathers while
-    # the model runs the previous one; a wait only delays requests that arrive alone.
+    # 0 is greedy: a lone request goes at once; under load the next batch gathers meanwhile.
     microbatch_max_wait_ms: float = Field(
         default=0,
         ge=0,
