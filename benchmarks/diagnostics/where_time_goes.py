@@ -24,11 +24,7 @@ from shared_model.serving.settings import get_settings
 # (label, file fragment, function name): cumulative time of that function per request.
 PLACES = (
     ("whole request in the app", None, None),
-    (
-        "Predictor.predictions_with_warnings (model + warnings)",
-        "predictor.py",
-        "predictions_with_warnings",
-    ),
+    ("the predictor (model + warnings)", "predictor.py", "predictions_with_warnings"),
     ("  scikit-learn Pipeline.predict", "pipeline.py", "predict"),
     ("    of which check_array (input validation)", "validation.py", "check_array"),
     ("JSON: parse the body", "json/__init__.py", "loads"),
