@@ -56,7 +56,8 @@ def test_every_lesson_opens_with_what_you_learn_and_closes_with_an_exercise() ->
 
 # A measured figure as prose states one: a decimal or a thousands comma, then a unit.
 FIGURE = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+) ?(?=x\b|ms\b|MiB\b|req|requests a second|a second)"
+    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)"
+    r" ?(?=x\b|ms\b|MiB\b|req|requests a second|a second)"
 )
 
 
