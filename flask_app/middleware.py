@@ -30,7 +30,7 @@ class LabMiddleware:
     2. past MAX_IN_FLIGHT requests in this worker, answer a JSON 503 at once, before routing or
        parsing. It bites where one worker serves many requests at once (gthread, gevent,
        Granian); what waits for a sync worker waits in the listen backlog, where only a proxy in
-       front can shed it (docs/production-checklist.md);
+       front can shed it (docs/appendix/production-checklist.md);
     3. once answered, count it in the metrics and write its access line.
     """
 

@@ -1,4 +1,5 @@
-"""The docs show the code that runs, and every link between pages and files resolves."""
+"""The docs show the code that runs and the runs that were measured, every link between pages
+and files resolves, and the lessons stay short enough to read in about two hours."""
 
 from __future__ import annotations
 
@@ -7,27 +8,78 @@ from pathlib import Path
 
 import pytest
 
-from tools.doc_includes import MARKER, ROOT, pages, render
+from tools.doc_includes import DOCS, MARKER, ROOT, TABLE, pages, render
 
 LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)#\s]+)")
+# The main path: the lessons directly in docs/; reference pages live in docs/appendix/.
+LESSONS = sorted(DOCS.glob("*.md"))
+MAX_LESSON_WORDS = 9_000  # about two hours of reading, with the running in between
 
 
-@pytest.mark.parametrize("page", pages(), ids=lambda p: p.name)
-def test_code_shown_in_docs_is_the_code_in_the_files(page: Path) -> None:
+def page_id(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("page", pages(), ids=page_id)
+def test_code_and_tables_shown_in_docs_are_fresh(page: Path) -> None:
     text = page.read_text()
-    assert render(text) == text, "run `make docs` to pull the current code into the page"
+    assert render(text) == text, "run `make docs` to pull the current code and runs into the page"
 
 
-@pytest.mark.parametrize("page", [*pages(), ROOT / "README.md"], ids=lambda p: p.name)
+@pytest.mark.parametrize("page", [*pages(), ROOT / "README.md"], ids=page_id)
 def test_relative_links_resolve(page: Path) -> None:
     missing = [link for link in LINK.findall(page.read_text()) if not (page.parent / link).exists()]
-    assert not missing, f"broken links in {page.name}: {missing}"
+    assert not missing, f"broken links in {page_id(page)}: {missing}"
 
 
 def test_docs_pull_code_from_both_apps() -> None:
     targets = {m["target"] for page in pages() for m in MARKER.finditer(page.read_text())}
     assert any(t.startswith("flask_app/") for t in targets)
     assert any(t.startswith("fastapi_app/") for t in targets)
+
+
+def test_the_lessons_read_in_about_two_hours() -> None:
+    words = {page.name: len(page.read_text().split()) for page in LESSONS}
+    assert sum(words.values()) <= MAX_LESSON_WORDS, (
+        f"docs/*.md hold {sum(words.values())} words, over {MAX_LESSON_WORDS}: move reference "
+        f"material to docs/appendix/ ({words})"
+    )
+
+
+def test_every_lesson_opens_with_what_you_learn_and_closes_with_an_exercise() -> None:
+    lessons = [p for p in LESSONS if p.name not in ("README.md", "glossary.md")]
+    for page in lessons:
+        text = page.read_text()
+        assert "**What you will learn**" in text.split("\n## ")[0], page.name
+        assert "## Exercise" in text and "<details><summary>Solution" in text, page.name
+
+
+# A measured figure as prose states one: a decimal or a thousands comma, then a unit.
+FIGURE = re.compile(
+    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)"
+    r" ?(?=x\b|ms\b|MiB\b|req|requests a second|a second)"
+)
+
+
+def prose(text: str) -> str:
+    """The page less its code blocks, includes and generated tables."""
+    text = TABLE.sub("", MARKER.sub("", text))
+    return re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+
+
+def committed_figures() -> set[str]:
+    """Every number the committed runs' reports print, as they print it."""
+    reports = (ROOT / "benchmarks" / "results").glob("*/report.md")
+    return {n for report in reports for n in re.findall(r"\d[\d,]*(?:\.\d+)?", report.read_text())}
+
+
+@pytest.mark.parametrize("page", [*pages(), ROOT / "README.md"], ids=page_id)
+def test_figures_in_the_prose_come_from_committed_runs(page: Path) -> None:
+    reports = committed_figures()
+    invented = [f for f in FIGURE.findall(prose(page.read_text())) if f not in reports]
+    assert not invented, (
+        f"{page_id(page)} states figures no committed run in benchmarks/results/ shows: {invented}"
+    )
 
 
 # A command needing an active venv, shown as .venv/bin/... so it runs in a fresh terminal.
@@ -47,7 +99,7 @@ def shell_lines(text: str) -> list[str]:
     return kept
 
 
-@pytest.mark.parametrize("page", [*pages(), ROOT / "README.md"], ids=lambda p: p.name)
+@pytest.mark.parametrize("page", [*pages(), ROOT / "README.md"], ids=page_id)
 def test_commands_shown_run_as_written(page: Path) -> None:
     lines = [line for line in shell_lines(page.read_text()) if NEEDS_VENV.search(line)]
-    assert not lines, f"{page.name}: write .venv/bin/python -m ... (or a make target): {lines}"
+    assert not lines, f"{page_id(page)}: write .venv/bin/python -m ... (or a make target): {lines}"

@@ -1,18 +1,27 @@
-"""Keep code in the docs pulled from the real files: `python -m tools.doc_includes --write`.
+"""Keep code and measured tables in the docs pulled from their sources: `make docs`.
 
 A docs page marks a spot with ``<!-- include: path/to/file.py::name -->`` (a top-level or
 nested function or class, found by name) or ``<!-- include: path/to/file.py -->`` (the whole
-file), followed by a fenced code block and ``<!-- end include -->``. This module refreshes the
-block from the source; a test fails when a page shows code that is no longer in the source.
+file), followed by a fenced code block and ``<!-- end include -->``.
+
+A table of measurements is marked with ``<!-- table: RUN_FOLDER KEY=VALUE,... | COLUMN ... -->``
+and ``<!-- end table -->``: the rows of RUN_FOLDER/results.csv (each cell's median round)
+whose KEY is one of the VALUEs, in the order the VALUEs are given, showing the COLUMNs, with a
+line naming the run. Measure again, `make docs`, and every page shows the new run.
+
+This module refreshes both kinds of block; a test fails when a page is out of date.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import re
 import sys
 from pathlib import Path
+
+from benchmarks.reports.rows import Row, fmt, median_rounds, read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -20,6 +29,31 @@ MARKER = re.compile(
     r"(?P<open><!-- include: (?P<target>[^ ]+) -->\n)(?P<body>.*?)(?P<close><!-- end include -->)",
     re.DOTALL,
 )
+TABLE = re.compile(
+    r"(?P<open><!-- table: (?P<spec>[^\n]+?) -->\n)(?P<body>.*?)(?P<close><!-- end table -->)",
+    re.DOTALL,
+)
+# A column's heading and its decimals; columns not named here are shown as they are.
+COLUMNS = {
+    "users": ("users", 0),
+    "workers": ("workers", 0),
+    "rps": ("req/s", 1),
+    "rows_per_s": ("predictions/s", 0),
+    "mean_ms": ("mean ms", 0),
+    "littles_ms": ("users / req/s, ms", 0),
+    "p50_ms": ("p50 ms", 0),
+    "p99_ms": ("p99 ms", 0),
+    "max_ms": ("slowest ms", 0),
+    "health_p50_ms": ("/health p50 ms", 0),
+    "health_p99_ms": ("/health p99 ms", 0),
+    "server_cpu_pct": ("server CPU %", 0),
+    "uss_mib_per_worker": ("USS MiB per worker", 1),
+    "pss_mib_per_worker": ("PSS MiB per worker", 1),
+    "rss_mib_per_worker": ("RSS MiB per worker", 1),
+}
+NAMES = {"config": "configuration", "config_env": "app settings"}
+# Little's law read off a closed-loop cell: the time a request spends inside, from users and rate.
+DERIVED = {"littles_ms": lambda row: str(float(row["users"]) / float(row["rps"]) * 1000)}
 
 
 def source_of(target: str) -> str:
@@ -46,17 +80,61 @@ def fence_language(target: str) -> str:
     return {".yaml": "yaml", ".yml": "yaml"}.get(path.suffix, "python")
 
 
+def table_of(spec: str) -> str:
+    """The markdown table a ``<!-- table: ... -->`` marker asks for, and the run it comes from."""
+    selection, _, shown = spec.partition(" | ")
+    run, *filters = selection.split()
+    wanted = [(key, values.split(",")) for key, _, values in (f.partition("=") for f in filters)]
+    measured = read_rows(ROOT / run)
+    rows = [r for r in median_rounds(measured) if r["status"] == "ok"]
+    rows = [r for r in rows if all(r[key] in values for key, values in wanted)]
+    if not rows:
+        raise LookupError(f"no rows in {run} match {selection}")
+    rows.sort(key=lambda r: [values.index(r[key]) for key, values in wanted])
+    columns = shown.split()
+    lines = [
+        "| " + " | ".join(COLUMNS.get(c, (NAMES.get(c, c),))[0] for c in columns) + " |",
+        "|" + "|".join("---:" if c in COLUMNS else "---" for c in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n\n" + provenance(run, measured) + "\n"
+
+
+def cell(row: Row, column: str) -> str:
+    if column in COLUMNS:
+        value = DERIVED[column](row) if column in DERIVED else row[column]
+        return fmt(value, COLUMNS[column][1]) or "none"
+    return f"`{row[column]}`" if row[column] else "defaults"
+
+
+def provenance(run: str, rows: list[Row]) -> str:
+    """One line under a table: which run, when, on what machine, how many rounds each cell."""
+    meta = json.loads((ROOT / run / "meta.json").read_text())
+    machine = meta["machine"]
+    rounds = max(int(row.get("repeat") or 1) for row in rows)
+    window = f"{meta['profile']['measure_s']} s"
+    each = f"the median of {rounds} rounds of {window}" if rounds > 1 else f"one {window} window"
+    return (
+        f"<sub>`{run}`, {meta['started_at'][:10]}: {machine['cpu_model']}, "
+        f"{machine['logical_cpus']} CPUs, {meta['cpu_plan']['note']}; each row {each}.</sub>"
+    )
+
+
 def render(page: str) -> str:
     def replace(match: re.Match[str]) -> str:
         code = source_of(match["target"])
         language = fence_language(match["target"])
         return f"{match['open']}```{language}\n{code}\n```\n{match['close']}"
 
-    return MARKER.sub(replace, page)
+    def replace_table(match: re.Match[str]) -> str:
+        return f"{match['open']}{table_of(match['spec'])}{match['close']}"
+
+    return TABLE.sub(replace_table, MARKER.sub(replace, page))
 
 
 def pages() -> list[Path]:
-    return sorted(DOCS.glob("*.md"))
+    """Every docs page: the lessons in docs/, and the reference pages below it."""
+    return sorted(DOCS.rglob("*.md"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         text = page.read_text()
         fresh = render(text)
         if fresh != text:
-            stale.append(page.name)
+            stale.append(str(page.relative_to(DOCS)))
             if args.write:
                 page.write_text(fresh)
     verb = "refreshed" if args.write else "out of date"

@@ -28,7 +28,7 @@ class Comparison:
     target_users: int = 64  # the load the target is set for; other loads show the ratio only
 
 
-# The targets set for these scenarios (docs/async-and-batching.md explains each).
+# The targets set for these scenarios (docs/io-bound.md to docs/micro-batching.md explain them).
 COMPARISONS = (
     Comparison(
         "default", ("fastapi-uvicorn-1", "io"), ("flask-gunicorn-sync-1", "io"), 20, False,
