@@ -439,12 +439,15 @@ def test_a_short_run_writes_csv_meta_report_and_plots(model_dir: Path, tmp_path:
     assert meta["machine"]["cpu_model"] and meta["machine"]["logical_cpus"] >= 1
     assert meta["versions"]["locust"] and meta["git"]["revision"]
     assert isinstance(meta["git"]["dirty"], bool)
+    quiet = meta["quietness"]  # how busy the machine was, beside the numbers
+    assert 0 <= quiet["steal_pct"] <= 100 and 0 <= quiet["idle_pct"] <= 100
     commands = meta["cells"][0]
     assert "-m uvicorn fastapi_app.main:app" in commands["server"]
     assert "-m locust" in commands["locust"] and "--processes 2" in commands["locust"]
     assert str(servers.ROOT) not in json.dumps(meta)  # no folder of this machine
 
     text = (out / "report.md").read_text()
+    assert "**Quietness**" in text
     for image in ("plots/default-single-throughput.png", "plots/default-single-latency.png"):
         assert image in text and (out / image).stat().st_size > 0
 

@@ -55,6 +55,17 @@ def write(run_dir: Path) -> Path:
     return path
 
 
+def quietness_line(quiet: dict[str, Any] | None) -> list[str]:
+    # Runs from before the runner recorded it have none.
+    if not quiet:
+        return []
+    return [
+        f"- **Quietness**: load average at finish {quiet['load_average_at_finish']}; the "
+        f"hypervisor stole {quiet['steal_pct']} % of CPU time during the run (steal: time this "
+        "machine's cores were given to others)."
+    ]
+
+
 def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
     machine, versions, git, profile = (
         meta["machine"],
@@ -75,6 +86,7 @@ def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
         f"- **Machine**: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, "
         f"{machine['system']} {machine['release']}; load average at start "
         f"{machine.get('load_average_at_start')}.",
+        *quietness_line(meta.get("quietness")),
         f"- **Pinning**: {plan['note']} (server CPUs {plan['server_cpus'] or 'any'}, "
         f"Locust CPUs {plan['locust_cpus'] or 'any'}); BLAS/OpenMP threads capped at 1 per "
         "process.",

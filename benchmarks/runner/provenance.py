@@ -52,6 +52,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def cpu_counters() -> dict[str, float]:
+    """The machine's CPU time counters so far (seconds, all cores), to diff at the run's end."""
+    return psutil.cpu_times()._asdict()
+
+
+def quietness(at_start: Mapping[str, float]) -> dict[str, Any]:
+    """How quiet the machine was over the run: load at the end, and the share of CPU time a
+    hypervisor stole (steal) or that nothing used (idle) since `at_start`."""
+    now = cpu_counters()
+    spent = {name: now[name] - at_start.get(name, 0.0) for name in now}
+    total = sum(spent.values()) or 1.0
+    return {
+        "load_average_at_finish": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+        "steal_pct": round(100 * spent.get("steal", 0.0) / total, 2),
+        "idle_pct": round(100 * (spent.get("idle", 0.0) + spent.get("iowait", 0.0)) / total, 1),
+    }
+
+
 def versions() -> dict[str, str]:
     found = {"python": f"{platform.python_implementation()} {platform.python_version()}"}
     for name in PACKAGES:

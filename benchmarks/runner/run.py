@@ -109,6 +109,7 @@ def run(options: RunOptions) -> Path:
         name: model_files.prepare(name, options.model_cache) for name in options.profile.models
     }
     meta = start_meta(options, served)
+    counters = provenance.cpu_counters()  # for the run's steal and idle shares, at its end
     write_json(out / "meta.json", meta)
     csv_path = out / "results.csv"
     with csv_path.open("w", newline="") as file:
@@ -131,6 +132,7 @@ def run(options: RunOptions) -> Path:
         print(f"Interrupted after {len(meta['cells'])} of {len(planned)} cells.", flush=True)
     meta["finished_at"] = now()
     meta["duration_s"] = round(time.monotonic() - started, 1)
+    meta["quietness"] = provenance.quietness(counters)
     write_json(out / "meta.json", meta)
     report.write(out)
     print(f"Report: {provenance.shown_path(str(out / 'report.md'))}", flush=True)
