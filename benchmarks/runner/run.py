@@ -9,6 +9,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -99,6 +100,7 @@ def run(options: RunOptions) -> Path:
     """Run every cell of the profile into options.output; return that folder."""
     out = options.output
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "plots", ignore_errors=True)  # a run redone in place keeps no old plot
     planned = schedule(options)
     print(
         f"{len(planned)} cells, about {estimate_s(options, len(planned)) / 60:.0f} min; "
