@@ -6,12 +6,12 @@ from flask_openapi3 import Info, OpenAPI
 
 from flask_app.docs import install_docs
 from flask_app.errors import install_error_handlers
-from flask_app.fastapi_parity import ContractRequest, validation_error_response
+from flask_app.fastapi_parity import VALIDATION_ERRORS, answer_like_fastapi
 from flask_app.middleware import install_middleware
 from flask_app.routes import create_blueprint
 from flask_app.security import security_schemes
 from shared_model.predictor import Predictor
-from shared_model.schemas import API_SUMMARY, ValidationErrorResponse
+from shared_model.schemas import API_SUMMARY
 from shared_model.serving.feature_client import FeatureClient
 from shared_model.serving.model import ServedModel
 from shared_model.serving.settings import Settings, get_settings
@@ -24,29 +24,14 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app = OpenAPI(
         __name__,
         info=Info(title=TITLE, version="1.0", summary=API_SUMMARY),
-        # The API key as the docs pages show it, when API_KEY is set (flask_app/security.py).
-        security_schemes=security_schemes(settings),
-        # flask-openapi3 validates with the same pydantic models FastAPI uses; its 422 body is
-        # made by the callback so that it matches FastAPI's list shape item for item.
-        validation_error_status=422,
-        validation_error_model=ValidationErrorResponse,
-        validation_error_callback=validation_error_response,
+        security_schemes=security_schemes(settings),  # the API key, when API_KEY is set
+        **VALIDATION_ERRORS,  # flask-openapi3 validates with the shared pydantic models
     )
-    # A body over the limit is a 413 before the route sees it (ContractRequest.stream, chunked
-    # bodies included). The limit sits on the request class rather than in MAX_CONTENT_LENGTH,
-    # which Flask reads through its app proxy twice per request (docs/results.md).
-    app.request_class = ContractRequest.with_body_limit(settings.max_body_bytes)
-    app.json.sort_keys = False  # keep the schema's field order, as FastAPI does
-    # OPTIONS answers 405, as in FastAPI, rather than Flask's automatic empty 200: this API
-    # has no CORS to describe, and the 405's Allow header already lists the methods.
-    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    answer_like_fastapi(app, settings.max_body_bytes)
     app.config["SETTINGS"] = settings
-    # Loaded once, when the app is created: under Gunicorn with preload_app the master loads it
-    # before forking, and the workers share those pages copy-on-write. ServedModel counts every
-    # answer and, with MICROBATCH_MAX_SIZE set, lets gthread threads share one model call.
+    # Loaded once per app: with preload_app the workers share it copy-on-write.
     app.extensions["model"] = ServedModel(Predictor.load(settings.model_path), settings)
-    # One blocking client for the app's life. Its connection pool is made on first use in
-    # each worker, after the fork (and after gevent's patching); gthread threads share it.
+    # Its connection pool is made on first use in each worker, after the fork.
     app.extensions["features"] = FeatureClient(settings)
 
     install_error_handlers(app)

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from typing import IO, Any
 
-from flask import Request, Response, jsonify, make_response
+from flask import Flask, Request, Response, jsonify, make_response
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -86,6 +86,23 @@ def validation_error_response(exc: ValidationError) -> Response:
     where = "path" if exc.title in PATH_MODELS else "body"
     body = validation_error_body(exc.errors(include_url=False), (where,))
     return make_response(jsonify(body), 422)
+
+
+# flask-openapi3's 422: the status, model and body FastAPI gives a request that breaks the contract.
+VALIDATION_ERRORS: dict[str, Any] = {
+    "validation_error_status": 422,
+    "validation_error_model": ValidationErrorResponse,
+    "validation_error_callback": validation_error_response,
+}
+
+
+def answer_like_fastapi(app: Flask, max_body_bytes: int) -> None:
+    """The app-wide settings that make Flask's answers FastAPI's."""
+    # 413 before the route, chunked bodies included; cheaper than MAX_CONTENT_LENGTH's proxy.
+    app.request_class = ContractRequest.with_body_limit(max_body_bytes)
+    app.json.sort_keys = False  # keep the schema's field order
+    # OPTIONS is a 405 with an Allow header, not Flask's automatic empty 200.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
 
 SCHEMAS = "#/components/schemas/"
