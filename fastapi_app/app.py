@@ -28,12 +28,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
-        # Loaded here, not at import: each worker process loads its own copy on start-up,
-        # and a bad model stops the server before it accepts a single request.
+        # Loaded per worker at start-up: a bad model stops the server before any request.
         predictor = Predictor.load(settings.model_path)
         async with AsyncExitStack() as resources:
-            # The aiohttp session (one connection pool) belongs to this worker's event loop,
-            # so it is made here, inside it, and closed with it.
+            # The aiohttp session belongs to this worker's event loop, so it is made inside it.
             features = await resources.enter_async_context(AsyncFeatureClient(settings))
             # Metrics on every answer, and + micro-batching when MICROBATCH_MAX_SIZE is set.
             served = ServedModel(predictor, settings)
@@ -57,8 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings  # read by the API key check
-    # Outermost: request IDs, load shedding, the declared-length check, HEAD as GET, metrics
-    # and access lines, for every request (fastapi_app/middleware.py).
+    # Outermost: request IDs, limits, HEAD as GET, metrics and access lines (middleware.py).
     install_middleware(app, settings)
     install_error_handlers(app, settings)
     # FastAPI's own limit cuts off a streamed body once it passes the limit.

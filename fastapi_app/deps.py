@@ -16,15 +16,8 @@ from shared_model.serving.model import ServedModel
 
 
 class ModelRunner:
-    """Runs the model for async routes, never on the event loop.
-
-    Plain: each call in one of MODEL_THREADS threads (1), which requests wait for in arrival
-    order (AnyIO's CapacityLimiter is FIFO). Not FastAPI's threadpool of 40: the model is
-    CPU-bound, so 40 threads buy no speed, and under overload they fight the event loop for
-    the GIL, which then reads some connections seconds late (docs/overload.md). With
-    MICROBATCH_MAX_SIZE set ("+ micro-batching"), a single prediction awaits a model call
-    shared with the requests that arrived together, and holds no thread while it waits.
-    """
+    """Runs the model for async routes off the event loop: in MODEL_THREADS (1) threads taken
+    in arrival order (docs/overload.md), or, with MICROBATCH_MAX_SIZE set, in a shared batch."""
 
     def __init__(self, served: ServedModel, model_threads: int) -> None:
         self.served = served

@@ -1,8 +1,7 @@
 """The lab's per-request layer around the app: request IDs, limits, HEAD, metrics, access lines.
 
-One pure ASGI middleware rather than one per job: each layer is one more coroutine call and
-send wrapper per request, and a decorator-style `@app.middleware("http")` would also wrap
-every response in a streaming layer. The Flask app's flask_app/middleware.py does the same jobs.
+One pure ASGI middleware, as flask_app/middleware.py is one WSGI middleware: each extra layer
+costs a call and a send wrapper per request.
 """
 
 from __future__ import annotations
@@ -24,14 +23,9 @@ class LabMiddleware:
     """For every HTTP request, in this order:
 
     1. take the client's X-Request-ID if it is safe, else make one, and echo it on the answer;
-    2. past MAX_IN_FLIGHT requests in this worker, answer a JSON 503 at once (load shedding:
-       a refused request costs no routing, parsing or thread);
-    3. a declared Content-Length over MAX_BODY_BYTES is a JSON 413 before anything is read
-       (FastAPI's own max_body_size cuts off a streamed body, but for a declared one Starlette
-       would answer plain text);
-    4. a HEAD request runs as GET and its body is dropped, as Werkzeug answers HEAD for Flask
-       (HTTP asks for HEAD wherever GET is, RFC 9110 9.1; FastAPI's routes answer only the
-       methods they declare, and declaring HEAD would add an operation to the document);
+    2. past MAX_IN_FLIGHT requests in this worker, a JSON 503 at once (load shedding);
+    3. a declared Content-Length over MAX_BODY_BYTES, a JSON 413 before anything is read;
+    4. HEAD runs as GET without a body, as Werkzeug answers HEAD for Flask (RFC 9110 9.1);
     5. once answered, count it in the metrics and write its access line.
     """
 

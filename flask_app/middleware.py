@@ -1,9 +1,7 @@
 """The lab's per-request layer around the app: request IDs, load shedding, metrics, access lines.
 
-One WSGI middleware around Flask, as the FastAPI app has one ASGI middleware
-(fastapi_app/middleware.py), rather than Flask's before/after_request hooks: each hook costs a
-lookup through Flask's context-local proxies on every request. The body limit sits on the
-request class (flask_app/fastapi_parity.py) and Werkzeug answers HEAD as GET by itself.
+One WSGI middleware, as fastapi_app/middleware.py is one ASGI middleware, rather than Flask's
+before/after_request hooks, which each cost a context-local lookup per request.
 """
 
 from __future__ import annotations
@@ -27,10 +25,8 @@ class LabMiddleware:
     """For every request, in this order:
 
     1. take the client's X-Request-ID if it is safe, else make one, and echo it on the answer;
-    2. past MAX_IN_FLIGHT requests in this worker, answer a JSON 503 at once, before routing or
-       parsing. It bites where one worker serves many requests at once (gthread, gevent,
-       Granian); what waits for a sync worker waits in the listen backlog, where only a proxy in
-       front can shed it (docs/appendix/production-checklist.md);
+    2. past MAX_IN_FLIGHT requests in this worker, a JSON 503 at once (load shedding; a sync
+       worker's queue is the listen backlog, docs/appendix/production-checklist.md);
     3. once answered, count it in the metrics and write its access line.
     """
 

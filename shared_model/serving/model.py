@@ -13,12 +13,8 @@ from shared_model.serving.settings import Settings
 
 
 class ServedModel:
-    """Answers what a Predictor answers, for one app process.
-
-    Plain, each call is one model call in the caller's thread. Batched, `response_for` waits (a
-    thread) and `response_for_async` awaits (a coroutine) a model call shared with whatever arrived
-    together; a batch of instances is one model call already, so it goes straight through.
-    """
+    """Answers what a Predictor answers, for one app process, counted in the metrics; with a
+    batcher, a single answer comes from a model call shared with whatever arrived together."""
 
     def __init__(self, predictor: Predictor, settings: Settings) -> None:
         self.predictor = predictor
