@@ -26,7 +26,11 @@ def colours(names: Iterable[str]) -> dict[str, Colour]:
 
 
 def bars(
-    ax: Axes, values: Mapping[str, float | None], unit: str, palette: Mapping[str, Colour]
+    ax: Axes,
+    values: Mapping[str, float | None],
+    unit: str,
+    palette: Mapping[str, Colour],
+    digits: int = 0,
 ) -> None:
     """Horizontal bars, first name on top, each labelled with its value or "no answer"."""
     names = list(values)
@@ -38,7 +42,7 @@ def bars(
             ax.text(top * 0.03, position, NO_ANSWER, va="center", color=MISSING, style="italic")
         else:
             ax.barh(position, value, color=palette.get(name, MISSING))
-            ax.text(value, position, f" {value:,.0f}", va="center", fontsize=8)
+            ax.text(value, position, f" {value:,.{digits}f}", va="center", fontsize=8)
     ax.set_yticks(range(len(names)), list(reversed(names)), fontsize=8)
     ax.set_xlim(0, top * 1.18)  # room for the labels at the end of the longest bar
     ax.set_xlabel(unit)
