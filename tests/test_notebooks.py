@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import ast
+import csv
 import itertools
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from matplotlib.figure import Figure
 
+from benchmarks.reports import lesson_plots, lesson_runs
+from benchmarks.reports.snippets import snippet
+from benchmarks.runner import matrix
+from benchmarks.runner import run as runner
 from tools.notebook_runner import execute, lesson_notebooks
 
 NOTEBOOKS = lesson_notebooks()
@@ -69,3 +77,116 @@ def test_notebook_executes_and_shows_a_plot(
     outputs = [output for cell in code_cells(notebook) for output in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), "each lesson shows a plot"
+
+
+# --- What the lessons read and draw ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_opens_with_what_you_learn_and_closes_with_solved_exercises(path: Path) -> None:
+    cells = nbformat.read(path, as_version=4).cells
+    assert "what you will learn" in cells[0].source.lower()
+    last = cells[-1].source
+    assert "<details>" in last and "solution" in last.lower(), "every exercise has a solution"
+    exercises = re.findall(r"^\d+\. ", last.split("<details>")[0], flags=re.MULTILINE)
+    solutions = re.findall(r"^\d+\. ", last.split("<details>")[1], flags=re.MULTILINE)
+    assert len(solutions) == len(exercises)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_loads_servers_with_locust_not_a_python_client(path: Path) -> None:
+    sources = "\n".join(cell.source for cell in code_cells(nbformat.read(path, as_version=4)))
+    # A Python client's own cost caps what it measures (docs/appendix/client-costs.md).
+    assert "AsyncClient" not in sources and "asyncio" not in sources
+    assert "perf_counter" not in sources, "time requests with Locust, not with a client loop"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_text_names_no_revision(path: Path) -> None:
+    prose = "\n".join(
+        c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"
+    )
+    assert not re.search(r"\b[0-9a-f]{7,40}\b", prose), "no commit hashes in a lesson"
+
+
+def write_run(run_dir: Path, rows: list[dict[str, str]]) -> Path:
+    run_dir.mkdir()
+    with (run_dir / "results.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, runner.COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {"status": "ok", "model": "default", "scenario": "single", "kind": "lab", **row}
+            )
+    (run_dir / "meta.json").write_text(json.dumps({"profile": {"name": "test"}}))
+    return run_dir
+
+
+def test_a_run_that_batched_by_default_is_read_under_todays_names(tmp_path: Path) -> None:
+    plain = {"framework": "fastapi", "users": "64"}
+    run = lesson_runs.load(write_run(tmp_path / "run", [
+        {**plain, "config": "fastapi-uvicorn-1", "rps": "900"},
+        {**plain, "config": "fastapi-uvicorn-1-threadpool", "config_env": "MICROBATCH_MAX_SIZE=0",
+         "rps": "90"},
+        {**plain, "config": "fastapi-uvicorn-1", "scenario": "io", "rps": "1000"},
+        {"framework": "flask", "users": "64", "config": "flask-gunicorn-sync-1", "rps": "80"},
+    ]))  # fmt: skip
+    assert run.value("fastapi-uvicorn-1+microbatching") == 900
+    assert run.value("fastapi-uvicorn-1") == 90
+    assert run.value("fastapi-uvicorn-1", scenario="io") == 1000  # batching changes /predict only
+    assert run.value("flask-gunicorn-sync-1") == 80
+
+
+def test_a_run_made_with_todays_names_is_read_as_it_is(tmp_path: Path) -> None:
+    run = lesson_runs.load(write_run(tmp_path / "run", [
+        {"framework": "fastapi", "users": "64", "config": "fastapi-uvicorn-1", "rps": "90"},
+        {"framework": "fastapi", "users": "64", "config": "fastapi-uvicorn-1+microbatching",
+         "config_env": "MICROBATCH_MAX_SIZE=64", "rps": "900"},
+    ]))  # fmt: skip
+    assert run.value("fastapi-uvicorn-1") == 90
+    assert run.value("fastapi-uvicorn-1+microbatching") == 900
+
+
+def test_a_cell_that_failed_or_did_not_run_has_no_answer(tmp_path: Path) -> None:
+    run = lesson_runs.load(write_run(tmp_path / "run", [
+        {"framework": "flask", "users": "64", "config": "flask-granian-1", "status": "failed: x"},
+        {"framework": "flask", "users": "64", "config": "flask-gunicorn-sync-1", "rps": "80",
+         "health_requests": "0"},
+    ]))  # fmt: skip
+    assert run.value("flask-granian-1") is None
+    assert run.value("fastapi-granian-1") is None
+    assert run.value("flask-gunicorn-sync-1", column="health_p50_ms") is None
+    assert lesson_runs.shown(None) == "no answer"
+    assert lesson_runs.ratio(80.0, None) is None
+
+
+@pytest.mark.parametrize("name", ["reference", "reference-async", "contract-pairs"])
+def test_committed_runs_read_under_names_of_todays_matrix(name: str) -> None:
+    if not (lesson_runs.RESULTS / name / "results.csv").exists():
+        pytest.skip(f"no committed run {name}")
+    for config in {row["config"] for row in lesson_runs.load(name).rows}:
+        # A configuration batched by default then, with no plain twin today, keeps its name.
+        assert config.removesuffix(lesson_runs.BATCHED) in matrix.CONFIGS, config
+
+
+def test_the_lessons_plots_draw_no_answer() -> None:
+    figure = Figure()
+    bar_axis, line_axis = figure.subplots(1, 2)
+    palette = lesson_plots.colours(["measured", "missing"])
+    lesson_plots.bars(bar_axis, {"measured": 10.0, "missing": None}, "req/s", palette)
+    assert "no answer" in [text.get_text() for text in bar_axis.texts]
+    lesson_plots.lines(
+        line_axis, {"measured": {1: 5.0, 16: None}, "missing": {1: None}}, "req/s", palette
+    )
+    labels = [text.get_text() for text in line_axis.get_legend().get_texts()]
+    assert "missing: no answer" in labels and any("no answer" in label for label in labels)
+    assert palette["measured"] != palette["missing"]
+
+
+def test_a_snippet_is_read_from_the_source_by_name() -> None:
+    route = snippet("flask_app/routes.py", "predict")
+    assert "def predict(" in route and "@bp.post" in route and "def health" not in route
+    load = snippet("flask_app/app.py", "create_app", around="Predictor.load").split("\n")
+    assert load[2].lstrip().startswith("#") and "Predictor.load" in load[-2]
+    with pytest.raises(LookupError):
+        snippet("flask_app/routes.py", "no_such_route")

@@ -1,0 +1,124 @@
+"""Runs as the lessons read them: each cell under today's configuration name, one value per cell
+(its median round), and None, shown as "no answer", where a run measured nothing for it.
+
+    run = lesson_runs.load("reference")          # a committed run, or any run folder's path
+    run.value("fastapi-uvicorn-1", users=64)     # requests per second, or None
+    lesson_runs.shown(run.value("flask-granian-1", users=16), " req/s")
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.reports.rows import Row, median_rounds, number, read_rows, shared
+from benchmarks.servers import ROOT
+
+RESULTS = ROOT / "benchmarks" / "results"
+NO_ANSWER = "no answer"
+
+# A run that had to turn micro-batching off for one configuration (its plain route) ran with
+# it on by default: there, the FastAPI app's other /predict configurations batched.
+BATCHING_OFF = "MICROBATCH_MAX_SIZE=0"
+BATCHED = "+microbatching"
+
+
+def today_name(row: Row, batching_by_default: bool) -> str:
+    """The configuration's name in today's matrix (benchmarks/runner/matrix.py)."""
+    name = row["config"]
+    if not batching_by_default:
+        return name
+    if BATCHING_OFF in row["config_env"]:
+        return name.removesuffix("-threadpool")
+    batched_default = (
+        row["framework"] == "fastapi" and row["kind"] == "lab" and row["scenario"] == "single"
+    )
+    return name + BATCHED if batched_default and "MICROBATCH" not in row["config_env"] else name
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    meta: dict[str, Any]
+    rounds: list[Row]  # every measured row (every round), under today's names
+    rows: list[Row]  # one row per cell: its median round
+
+    def row(
+        self, config: str, users: int = 64, model: str = "default", scenario: str = "single"
+    ) -> Row | None:
+        wanted = (model, scenario, config, str(users))
+        return next((r for r in self.rows if cell_key(r) == wanted), None)
+
+    def value(
+        self,
+        config: str,
+        users: int = 64,
+        column: str = "rps",
+        model: str = "default",
+        scenario: str = "single",
+    ) -> float | None:
+        """The cell's value in column (median round), or None: not run, failed, or empty."""
+        row = self.row(config, users, model, scenario)
+        return None if row is None else number(row[column])
+
+    def each_round(
+        self, config: str, users: int = 64, model: str = "default", scenario: str = "single"
+    ) -> list[Row]:
+        wanted = (model, scenario, config, str(users))
+        return [r for r in self.rounds if cell_key(r) == wanted]
+
+    def part(self, model: str = "default", scenario: str = "single") -> list[Row]:
+        """The cells of one model and one scenario."""
+        return [r for r in self.rows if (r["model"], r["scenario"]) == (model, scenario)]
+
+    def configs(self, model: str = "default", scenario: str = "single") -> list[str]:
+        return sorted({r["config"] for r in self.part(model, scenario)})
+
+    def users(self, model: str = "default", scenario: str = "single") -> list[int]:
+        return sorted({int(r["users"]) for r in self.part(model, scenario)})
+
+    def crowded(self) -> list[Row]:
+        """Cells whose server shared its core with other work: their numbers read low."""
+        return [row for row in self.rows if shared(row)]
+
+    def about(self) -> str:
+        """One line of context: where, when and from which code the numbers come."""
+        machine, git = self.meta["machine"], self.meta["git"]
+        dirty = ", uncommitted changes" if git.get("dirty") else ""
+        return (
+            f"{self.path.name}: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, "
+            f"started {self.meta['started_at']}, git {git['revision'][:7]}{dirty}, "
+            f"profile {self.meta['profile']['name']!r}"
+        )
+
+
+def cell_key(row: Row) -> tuple[str, str, str, str]:
+    return (row["model"], row["scenario"], row["config"], row["users"])
+
+
+def load(run: str | Path) -> Run:
+    """A run folder (results.csv and meta.json): a name under benchmarks/results, or a path."""
+    path = RESULTS / run if isinstance(run, str) else Path(run)
+    meta = json.loads((path / "meta.json").read_text())
+    every = read_rows(path)
+    by_default = any(BATCHING_OFF in row["config_env"] for row in every)
+    for row in every:
+        row["config"] = today_name(row, by_default)
+    measured = [row for row in every if row["status"] == "ok"]
+    return Run(path, meta, measured, median_rounds(measured))
+
+
+def ratio(top: float | None, bottom: float | None) -> float | None:
+    return None if top is None or not bottom else top / bottom
+
+
+def median(values: list[float | None]) -> float | None:
+    answered = [v for v in values if v is not None]
+    return statistics.median(answered) if answered else None
+
+
+def shown(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return NO_ANSWER if value is None else f"{value:,.{digits}f}{unit}"
