@@ -1,5 +1,5 @@
 """What exists only so that the Flask app answers as the FastAPI app does: how it reads a body,
-its 422 bodies and its OpenAPI document."""
+its JSON bytes, its 422 bodies and its OpenAPI document."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from flask import Flask, Request, Response, jsonify, make_response
+from flask.json.provider import DefaultJSONProvider
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -96,11 +97,23 @@ VALIDATION_ERRORS: dict[str, Any] = {
 }
 
 
+class StarletteJSON(DefaultJSONProvider):
+    """JSON bodies byte for byte as Starlette's JSONResponse writes them: compact, UTF-8 as is,
+    the keys in the order given, and no newline after the body (Flask adds one)."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        body = self.dumps(self._prepare_response_obj(args, kwargs), separators=(",", ":"))
+        return self._app.response_class(body, mimetype=self.mimetype)
+
+
 def answer_like_fastapi(app: Flask, max_body_bytes: int) -> None:
     """The app-wide settings that make Flask's answers FastAPI's."""
     # 413 before the route, chunked bodies included; cheaper than MAX_CONTENT_LENGTH's proxy.
     app.request_class = ContractRequest.with_body_limit(max_body_bytes)
-    app.json.sort_keys = False  # keep the schema's field order
+    app.json = StarletteJSON(app)  # the same error and /health bytes as the FastAPI app
     # OPTIONS is a 405 with an Allow header, not Flask's automatic empty 200.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 

@@ -108,6 +108,12 @@ BAD_INPUTS: dict[str, tuple[str, dict[str, Any], int, str]] = {
         "less_than_equal",
     ),
     "unknown field BMI": ("/predict", as_json(patient_with(BMI=25.8)), 422, "extra_forbidden"),
+    "unknown field with an accent": (
+        "/predict",
+        as_json(patient_with(âge=61)),
+        422,
+        "extra_forbidden",
+    ),
     "missing field": (
         "/predict",
         as_json({k: v for k, v in EXAMPLE_PATIENT.items() if k != "bmi"}),
@@ -194,7 +200,8 @@ def test_both_apps_answer_bad_input_identically(
 ) -> None:
     flask = send(both_clients["flask"], path, request_)
     fastapi = send(both_clients["fastapi"], path, request_)
-    assert (flask.status_code, flask.json()) == (fastapi.status_code, fastapi.json())
+    # Byte for byte: a client comparing or hashing bodies sees one API.
+    assert (flask.status_code, flask.content) == (fastapi.status_code, fastapi.content)
 
 
 def test_an_error_names_the_field_and_its_limit(client: httpx.Client) -> None:
@@ -310,7 +317,7 @@ def method_differences(both_clients: dict[str, httpx.Client]) -> dict[str, Any]:
     """Every method on every path, where the two apps answer apart (status, Allow, error)."""
 
     def answer(response: httpx.Response) -> tuple[Any, ...]:
-        error = response.json() if response.status_code >= 400 and response.content else None
+        error = response.content if response.status_code >= 400 else None
         return response.status_code, response.headers.get("allow"), error
 
     differences = {}
