@@ -7,7 +7,8 @@ file), followed by a fenced code block and ``<!-- end include -->``.
 A table of measurements is marked with ``<!-- table: RUN_FOLDER KEY=VALUE,... | COLUMN ... -->``
 and ``<!-- end table -->``: the rows of RUN_FOLDER/results.csv (each cell's median round)
 whose KEY is one of the VALUEs, in the order the VALUEs are given, showing the COLUMNs, with a
-line naming the run. Configurations go by today's names, an older run's included. Measure again, `make docs`, and every page shows the new run.
+line naming the run. Configurations go by today's names, an older run's included. Measure
+again, `make docs`, and every page shows the new run.
 
 This module refreshes both kinds of block; a test fails when a page is out of date.
 """
