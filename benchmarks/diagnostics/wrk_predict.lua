@@ -1,6 +1,6 @@
 -- wrk: POST /predict with the README's patient, then count the answers slower than 0.5, 1 and 2 s
 -- and the answers by status (docs/overload.md). Usage:
---   wrk -t2 -c512 -d30s --timeout 10s -s benchmarks/wrk_predict.lua http://127.0.0.1:8000/predict
+--   wrk -t2 -c512 -d30s --timeout 10s -s benchmarks/diagnostics/wrk_predict.lua http://127.0.0.1:8000/predict
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"age": 61, "sex": 1, "bmi": 25.8, "bp": 90, "s1": 280, "s2": 195.4, "s3": 55, "s4": 5, "s5": 4.9972, "s6": 90}'

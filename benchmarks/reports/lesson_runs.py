@@ -39,6 +39,14 @@ def today_name(row: Row, batching_by_default: bool) -> str:
     return name + BATCHED if batched_default and "MICROBATCH" not in row["config_env"] else name
 
 
+def under_today_names(rows: list[Row]) -> list[Row]:
+    """The rows, each renamed in place to its configuration's name in today's matrix."""
+    batching_by_default = any(BATCHING_OFF in row["config_env"] for row in rows)
+    for row in rows:
+        row["config"] = today_name(row, batching_by_default)
+    return rows
+
+
 @dataclass(frozen=True)
 class Run:
     path: Path
@@ -103,10 +111,7 @@ def load(run: str | Path) -> Run:
     """A run folder (results.csv and meta.json): a name under benchmarks/results, or a path."""
     path = RESULTS / run if isinstance(run, str) else Path(run)
     meta = json.loads((path / "meta.json").read_text())
-    every = read_rows(path)
-    by_default = any(BATCHING_OFF in row["config_env"] for row in every)
-    for row in every:
-        row["config"] = today_name(row, by_default)
+    every = under_today_names(read_rows(path))
     measured = [row for row in every if row["status"] == "ok"]
     return Run(path, meta, measured, median_rounds(measured))
 
