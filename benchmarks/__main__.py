@@ -1,6 +1,6 @@
 """`python -m benchmarks`: run the benchmark matrix, list what it covers, or redraw a report.
 
-python -m benchmarks run --quick                 # 4 short cells, under 2 minutes
+python -m benchmarks run --quick                 # 4 short cells, about a minute
 python -m benchmarks run                         # the full profile the docs show
 python -m benchmarks run --profile async         # the I/O route, pitfalls, micro-batching
 python -m benchmarks run --configs fastapi-uvicorn-1 --users 1,64 --measure 30

@@ -308,7 +308,7 @@ PROFILES: dict[str, Profile] = {
         users=(1, 16),
         warmup_s=2,
         measure_s=5,
-        about="a smoke run for tests and notebooks: 4 short cells, under 2 minutes",
+        about="a smoke run for tests and notebooks: 4 short cells, about a minute",
     ),
     "full": Profile(
         "full",
