@@ -103,3 +103,17 @@ def shell_lines(text: str) -> list[str]:
 def test_commands_shown_run_as_written(page: Path) -> None:
     lines = [line for line in shell_lines(page.read_text()) if NEEDS_VENV.search(line)]
     assert not lines, f"{page_id(page)}: write .venv/bin/python -m ... (or a make target): {lines}"
+
+
+def test_what_is_where_names_every_module() -> None:
+    """A reader finds any module from the README's map in one step."""
+    readme = (ROOT / "README.md").read_text()
+    where = readme[readme.index("What is where") :]
+    modules = [
+        path
+        for folder in ("shared_model", "flask_app", "fastapi_app", "benchmarks", "tools")
+        for path in (ROOT / folder).rglob("*.py")
+        if path.name != "__init__.py" and ".venv" not in path.parts
+    ]
+    unnamed = [str(path.relative_to(ROOT)) for path in modules if path.name not in where]
+    assert not unnamed, f"README's What is where does not name: {unnamed}"
