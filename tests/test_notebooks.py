@@ -109,6 +109,39 @@ def test_lesson_text_names_no_revision(path: Path) -> None:
     assert not re.search(r"\b[0-9a-f]{7,40}\b", prose), "no commit hashes in a lesson"
 
 
+def prose(path: Path) -> str:
+    return "\n".join(
+        c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_text_points_at_files_that_exist(path: Path) -> None:
+    root = path.parent.parent
+    quoted = re.findall(r"`([\w.-]+/[\w./-]*)`", prose(path))
+    paths = [p for p in quoted if (root / p.split("/")[0]).is_dir()]  # not `req/s`
+    assert [p for p in paths if not (root / p).exists()] == []
+    # A pointer into the course names its page: "see docs/" leaves the student searching.
+    assert [p for p in paths if p.startswith("docs/") and not p.endswith(".md")] == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_commands_use_the_labs_python(path: Path) -> None:
+    # A bare `python` is not the one `make setup` installed the lab into.
+    assert not re.search(r"(?<![\w/.])python -m", prose(path))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_cells_end_without_a_stray_value(path: Path) -> None:
+    stray = [
+        output.data["text/plain"]
+        for cell in code_cells(nbformat.read(path, as_version=4))
+        for output in cell.get("outputs", [])
+        if output.output_type == "execute_result" and set(output.data) == {"text/plain"}
+    ]
+    assert stray == [], "a cell's last line left a value (a return code?) under it"
+
+
 def write_run(run_dir: Path, rows: list[dict[str, str]]) -> Path:
     run_dir.mkdir()
     with (run_dir / "results.csv").open("w", newline="") as file:
