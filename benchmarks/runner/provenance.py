@@ -89,7 +89,8 @@ def git() -> dict[str, Any]:
         )
         return result.stdout.strip() if result.returncode == 0 else ""
 
-    status = run("status", "--porcelain", "--untracked-files=no")
+    # The committed runs are results, not code: a run redone in place changes them as it goes.
+    status = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
     return {
         "revision": run("rev-parse", "HEAD") or "unknown",
         "branch": run("rev-parse", "--abbrev-ref", "HEAD") or "unknown",
