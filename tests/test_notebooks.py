@@ -109,6 +109,13 @@ def test_lesson_text_names_no_revision(path: Path) -> None:
     assert not re.search(r"\b[0-9a-f]{7,40}\b", prose), "no commit hashes in a lesson"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_outputs_name_no_revision(path: Path) -> None:
+    # A run's revision belongs in its report.md; a lesson speaks of the subject.
+    outputs = json.dumps([c.get("outputs", []) for c in nbformat.read(path, as_version=4).cells])
+    assert not re.search(r"\bgit [0-9a-f]{7,40}\b", outputs), "no revisions in a lesson's outputs"
+
+
 def prose(path: Path) -> str:
     return "\n".join(
         c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"

@@ -93,13 +93,12 @@ class Run:
         return [row for row in self.rows if shared(row)]
 
     def about(self) -> str:
-        """One line of context: where, when and from which code the numbers come."""
-        machine, git = self.meta["machine"], self.meta["git"]
-        dirty = ", uncommitted changes" if git.get("dirty") else ""
+        """One line of context: where and when the numbers come from (the code's revision and
+        versions are in the run's report.md)."""
+        machine = self.meta["machine"]
         return (
             f"{self.path.name}: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, "
-            f"started {self.meta['started_at']}, git {git['revision'][:7]}{dirty}, "
-            f"profile {self.meta['profile']['name']!r}"
+            f"started {self.meta['started_at']}, profile {self.meta['profile']['name']!r}"
         )
 
 
