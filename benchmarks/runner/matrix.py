@@ -50,6 +50,11 @@ class ServerConfig:
     env: tuple[tuple[str, str], ...] = ()
     about: str = ""
 
+    def with_microbatching(self, about: str) -> ServerConfig:
+        """The same server + micro-batching: concurrent /predict requests share a model call."""
+        name, env = f"{self.name}+microbatching", (*self.env, *MICROBATCHING)
+        return replace(self, name=name, routes=SINGLE_ONLY, env=env, about=about)
+
     def spec(self, port: int, workers: int) -> servers.ServerSpec:
         """The server's command; the runner adds CPU pinning and the model's path."""
         extra_env = dict(self.env)
@@ -65,6 +70,20 @@ class ServerConfig:
             return servers.granian(self.app, self.worker, port, workers, extra_env=extra_env)
         raise ValueError(f"no launcher for server {self.server!r}")
 
+
+# The three servers measured plain and + micro-batching.
+GTHREAD_64 = ServerConfig(
+    "flask-gunicorn-gthread-1x64", "flask", "gunicorn", "gthread", FLASK_APP,
+    threads=64, about="one worker, 64 threads: one per user, sharing one GIL",
+)  # fmt: skip
+UVICORN_1 = ServerConfig(
+    "fastapi-uvicorn-1", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
+    about="one Uvicorn process: /predict awaits the model in its one thread",
+)  # fmt: skip
+UVICORN_WORKER_1 = ServerConfig(
+    "fastapi-gunicorn-uvicorn-worker-1", "fastapi", "gunicorn", "uvicorn-worker",
+    FASTAPI_APP, about="the uvicorn-worker package's worker under Gunicorn",
+)  # fmt: skip
 
 CONFIGS: dict[str, ServerConfig] = {
     c.name: c
@@ -86,14 +105,9 @@ CONFIGS: dict[str, ServerConfig] = {
             "flask-gunicorn-gthread-1x4", "flask", "gunicorn", "gthread", FLASK_APP,
             threads=4, about="one worker, four threads sharing one GIL",
         ),
-        ServerConfig(
-            "flask-gunicorn-gthread-1x64", "flask", "gunicorn", "gthread", FLASK_APP,
-            threads=64, about="one worker, 64 threads: one per user, sharing one GIL",
-        ),
-        ServerConfig(
-            "flask-gunicorn-gthread-1x64+microbatching", "flask", "gunicorn", "gthread",
-            FLASK_APP, threads=64, routes=SINGLE_ONLY, env=MICROBATCHING,
-            about="the same + micro-batching: threads that arrive together share a model call",
+        GTHREAD_64,
+        GTHREAD_64.with_microbatching(
+            "the same + micro-batching: threads that arrive together share a model call"
         ),
         ServerConfig(
             "flask-gunicorn-gevent-1", "flask", "gunicorn", "gevent", FLASK_APP,
@@ -103,14 +117,9 @@ CONFIGS: dict[str, ServerConfig] = {
             "flask-granian-1", "flask", "granian", "wsgi", FLASK_APP,
             about="the Flask app under Granian's WSGI interface (blocking threads)",
         ),
-        ServerConfig(
-            "fastapi-uvicorn-1", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
-            about="one Uvicorn process: /predict awaits the model in its one thread",
-        ),
-        ServerConfig(
-            "fastapi-uvicorn-1+microbatching", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
-            routes=SINGLE_ONLY, env=MICROBATCHING,
-            about="the same + micro-batching: requests await a shared model call, no thread each",
+        UVICORN_1,
+        UVICORN_1.with_microbatching(
+            "the same + micro-batching: requests await a shared model call, no thread each"
         ),
         ServerConfig(
             "fastapi-uvicorn-N", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
@@ -120,14 +129,9 @@ CONFIGS: dict[str, ServerConfig] = {
             "fastapi-gunicorn-asgi-1", "fastapi", "gunicorn", "asgi", FASTAPI_APP,
             about="Gunicorn's own ASGI worker (-k asgi)",
         ),
-        ServerConfig(
-            "fastapi-gunicorn-uvicorn-worker-1", "fastapi", "gunicorn", "uvicorn-worker",
-            FASTAPI_APP, about="the uvicorn-worker package's worker under Gunicorn",
-        ),
-        ServerConfig(
-            "fastapi-gunicorn-uvicorn-worker-1+microbatching", "fastapi", "gunicorn",
-            "uvicorn-worker", FASTAPI_APP, routes=SINGLE_ONLY, env=MICROBATCHING,
-            about="the same + micro-batching (its Flask pair: gthread-1x64+microbatching)",
+        UVICORN_WORKER_1,
+        UVICORN_WORKER_1.with_microbatching(
+            "the same + micro-batching (its Flask pair: gthread-1x64+microbatching)"
         ),
         ServerConfig(
             "fastapi-gunicorn-uvicorn-worker-N", "fastapi", "gunicorn", "uvicorn-worker",
