@@ -16,14 +16,15 @@ This module refreshes both kinds of block; a test fails when a page is out of da
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from benchmarks.reports.lesson_runs import under_today_names
 from benchmarks.reports.rows import Row, fmt, median_rounds, read_rows
+from benchmarks.reports.snippets import definition
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -60,18 +61,9 @@ DERIVED = {"littles_ms": lambda row: str(float(row["users"]) / float(row["rps"])
 
 def source_of(target: str) -> str:
     path, _, name = target.partition("::")
-    text = (ROOT / path).read_text()
     if not name:
-        return text.rstrip("\n")
-    lines = text.splitlines()
-    for node in ast.walk(ast.parse(text)):
-        is_definition = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        if is_definition and node.name == name:
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-            chunk = lines[start : node.end_lineno]
-            indent = min(len(line) - len(line.lstrip()) for line in chunk if line.strip())
-            return "\n".join(line[indent:] for line in chunk)
-    raise LookupError(f"{name} not found in {path}")
+        return (ROOT / path).read_text().rstrip("\n")
+    return textwrap.dedent("\n".join(definition(path, name)))
 
 
 def fence_language(target: str) -> str:

@@ -14,24 +14,23 @@ from benchmarks.servers import ROOT
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
+def definition(path: str, name: str) -> list[str]:
+    """The lines of the function or class called name in path (nested ones included), decorators
+    included, as indented in the file."""
+    lines = (ROOT / path).read_text().splitlines()
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, Definition) and node.name == name:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            return lines[first : node.end_lineno]
+    raise LookupError(f"no function or class {name!r} in {path}")
+
+
 def snippet(path: str, name: str, around: str = "") -> str:
-    """The definition called name in path, decorators included, as a fenced Markdown block.
+    """The definition called name in path as a fenced Markdown block.
 
     With around, only the line that contains it and the comment lines just above it.
     """
-    lines = (ROOT / path).read_text().splitlines()
-    node = next(
-        (
-            node
-            for node in ast.walk(ast.parse("\n".join(lines)))
-            if isinstance(node, Definition) and node.name == name
-        ),
-        None,
-    )
-    if node is None:
-        raise LookupError(f"no function or class {name!r} in {path}")
-    first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-    chosen = lines[first : node.end_lineno]
+    chosen = definition(path, name)
     if around:
         hit = next(i for i, line in enumerate(chosen) if around in line)
         start = hit
