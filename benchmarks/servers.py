@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -181,12 +182,33 @@ def wait_ready(server: RunningServer, timeout: float) -> None:
                 f"was ready.\n{server.log_tail()}"
             )
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            # Another process can take a free port first: only our own server's 200 counts.
+            if httpx.get(url, timeout=1).status_code == 200 and listens(server, server.spec.port):
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     raise ServerFailed(f"{server.spec.name} did not answer {url} within {timeout:.0f} s")
+
+
+def listens(server: RunningServer, port: int) -> bool:
+    """True when the server's process, or one of its children, holds the port's listening socket
+    (also when the system will not say, as some do for other processes: then the 200 decides)."""
+    try:
+        root = psutil.Process(server.pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    for member in family:
+        try:
+            sockets = member.net_connections("inet")
+        except psutil.AccessDenied:
+            return True
+        except psutil.NoSuchProcess:
+            continue
+        if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+            return True
+    return False
 
 
 @contextmanager

@@ -149,3 +149,14 @@ def test_a_port_left_in_time_wait_is_free_but_a_listening_one_is_not() -> None:
             accepted.close()  # the server side closes first, so its end waits in TIME_WAIT
             client.recv(1)
     assert servers.port_is_free(port)
+
+
+def test_a_200_from_another_process_on_the_port_is_not_our_server_ready(tmp_path: Path) -> None:
+    # A free port taken by someone else before our server binds it: their /health must not count.
+    stranger = servers.feature_service(servers.free_port(), latency_ms=0)
+    with servers.running(stranger, log=tmp_path / "stranger.log"):
+        assert httpx.get(stranger.url + "/health").status_code == 200
+        sleeper = [servers.PYTHON, "-c", "import time; time.sleep(30)"]
+        ours = servers.ServerSpec("ours", sleeper, stranger.port)
+        with pytest.raises(servers.ServerFailed, match="did not answer"):
+            servers.start(ours, timeout=2)
