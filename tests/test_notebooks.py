@@ -162,22 +162,7 @@ def write_run(run_dir: Path, rows: list[dict[str, str]]) -> Path:
     return run_dir
 
 
-def test_a_run_that_batched_by_default_is_read_under_todays_names(tmp_path: Path) -> None:
-    plain = {"framework": "fastapi", "users": "64"}
-    run = lesson_runs.load(write_run(tmp_path / "run", [
-        {**plain, "config": "fastapi-uvicorn-1", "rps": "900"},
-        {**plain, "config": "fastapi-uvicorn-1-threadpool", "config_env": "MICROBATCH_MAX_SIZE=0",
-         "rps": "90"},
-        {**plain, "config": "fastapi-uvicorn-1", "scenario": "io", "rps": "1000"},
-        {"framework": "flask", "users": "64", "config": "flask-gunicorn-sync-1", "rps": "80"},
-    ]))  # fmt: skip
-    assert run.value("fastapi-uvicorn-1+microbatching") == 900
-    assert run.value("fastapi-uvicorn-1") == 90
-    assert run.value("fastapi-uvicorn-1", scenario="io") == 1000  # batching changes /predict only
-    assert run.value("flask-gunicorn-sync-1") == 80
-
-
-def test_a_run_made_with_todays_names_is_read_as_it_is(tmp_path: Path) -> None:
+def test_a_run_is_read_under_its_configuration_names(tmp_path: Path) -> None:
     run = lesson_runs.load(write_run(tmp_path / "run", [
         {"framework": "fastapi", "users": "64", "config": "fastapi-uvicorn-1", "rps": "90"},
         {"framework": "fastapi", "users": "64", "config": "fastapi-uvicorn-1+microbatching",
@@ -201,12 +186,11 @@ def test_a_cell_that_failed_or_did_not_run_has_no_answer(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("name", ["reference", "reference-async", "contract-pairs"])
-def test_committed_runs_read_under_names_of_todays_matrix(name: str) -> None:
+def test_committed_runs_name_configurations_of_the_matrix(name: str) -> None:
     if not (lesson_runs.RESULTS / name / "results.csv").exists():
         pytest.skip(f"no committed run {name}")
     for config in {row["config"] for row in lesson_runs.load(name).rows}:
-        # A configuration batched by default then, with no plain twin today, keeps its name.
-        assert config.removesuffix(lesson_runs.BATCHED) in matrix.CONFIGS, config
+        assert config in matrix.CONFIGS, config
 
 
 def test_the_lessons_plots_draw_no_answer() -> None:

@@ -7,8 +7,7 @@ file), followed by a fenced code block and ``<!-- end include -->``.
 A table of measurements is marked with ``<!-- table: RUN_FOLDER KEY=VALUE,... | COLUMN ... -->``
 and ``<!-- end table -->``: the rows of RUN_FOLDER/results.csv (each cell's median round)
 whose KEY is one of the VALUEs, in the order the VALUEs are given, showing the COLUMNs, with a
-line naming the run. Configurations go by today's names, an older run's included. Measure
-again, `make docs`, and every page shows the new run.
+line naming the run. Measure again, `make docs`, and every page shows the new run.
 
 This module refreshes both kinds of block; a test fails when a page is out of date.
 """
@@ -22,7 +21,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-from benchmarks.reports.lesson_runs import under_today_names
 from benchmarks.reports.rows import Row, fmt, median_rounds, read_rows
 from benchmarks.reports.snippets import definition
 
@@ -79,8 +77,7 @@ def table_of(spec: str) -> str:
     selection, _, shown = spec.partition(" | ")
     run, *filters = selection.split()
     wanted = [(key, values.split(",")) for key, _, values in (f.partition("=") for f in filters)]
-    # An older run's rows under today's names, as the lessons read them: a name measures one thing.
-    measured = under_today_names(read_rows(ROOT / run))
+    measured = read_rows(ROOT / run)
     rows = [r for r in median_rounds(measured) if r["status"] == "ok"]
     rows = [r for r in rows if all(r[key] in values for key, values in wanted)]
     if not rows:

@@ -1,5 +1,5 @@
-"""Runs as the lessons read them: each cell under today's configuration name, one value per cell
-(its median round), and None, shown as "no answer", where a run measured nothing for it.
+"""Runs as the lessons read them: one value per cell (its median round), and None, shown as
+"no answer", where a run measured nothing for it.
 
     run = lesson_runs.load("reference")          # a committed run, or any run folder's path
     run.value("fastapi-uvicorn-1", users=64)     # requests per second, or None
@@ -19,39 +19,15 @@ from benchmarks.servers import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
 NO_ANSWER = "no answer"
-
-# A run that had to turn micro-batching off for one configuration (its plain route) ran with
-# it on by default: there, the FastAPI app's other /predict configurations batched.
-BATCHING_OFF = "MICROBATCH_MAX_SIZE=0"
+# What a configuration's name ends in when it micro-batches (benchmarks/runner/matrix.py).
 BATCHED = "+microbatching"
-
-
-def today_name(row: Row, batching_by_default: bool) -> str:
-    """The configuration's name in today's matrix (benchmarks/runner/matrix.py)."""
-    name = row["config"]
-    if not batching_by_default:
-        return name
-    if BATCHING_OFF in row["config_env"]:
-        return name.removesuffix("-threadpool")
-    batched_default = (
-        row["framework"] == "fastapi" and row["kind"] == "lab" and row["scenario"] == "single"
-    )
-    return name + BATCHED if batched_default and "MICROBATCH" not in row["config_env"] else name
-
-
-def under_today_names(rows: list[Row]) -> list[Row]:
-    """The rows, each renamed in place to its configuration's name in today's matrix."""
-    batching_by_default = any(BATCHING_OFF in row["config_env"] for row in rows)
-    for row in rows:
-        row["config"] = today_name(row, batching_by_default)
-    return rows
 
 
 @dataclass(frozen=True)
 class Run:
     path: Path
     meta: dict[str, Any]
-    rounds: list[Row]  # every measured row (every round), under today's names
+    rounds: list[Row]  # every measured row (every round)
     rows: list[Row]  # one row per cell: its median round
 
     def row(
@@ -110,7 +86,7 @@ def load(run: str | Path) -> Run:
     """A run folder (results.csv and meta.json): a name under benchmarks/results, or a path."""
     path = RESULTS / run if isinstance(run, str) else Path(run)
     meta = json.loads((path / "meta.json").read_text())
-    every = under_today_names(read_rows(path))
+    every = read_rows(path)
     measured = [row for row in every if row["status"] == "ok"]
     return Run(path, meta, measured, median_rounds(measured))
 
