@@ -25,6 +25,8 @@ from typing import IO
 import httpx
 import psutil
 
+from benchmarks.runner.measure import tree
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
@@ -183,7 +185,7 @@ def wait_ready(server: RunningServer, timeout: float) -> None:
             )
         try:
             # Another process can take a free port first: only our own server's 200 counts.
-            if httpx.get(url, timeout=1).status_code == 200 and listens(server, server.spec.port):
+            if httpx.get(url, timeout=1).status_code == 200 and listens(server):
                 return
         except httpx.HTTPError:
             pass
@@ -191,15 +193,11 @@ def wait_ready(server: RunningServer, timeout: float) -> None:
     raise ServerFailed(f"{server.spec.name} did not answer {url} within {timeout:.0f} s")
 
 
-def listens(server: RunningServer, port: int) -> bool:
+def listens(server: RunningServer) -> bool:
     """True when the server's process, or one of its children, holds the port's listening socket
     (also when the system will not say, as some do for other processes: then the 200 decides)."""
-    try:
-        root = psutil.Process(server.pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return False
-    for member in family:
+    port = server.spec.port
+    for member in tree(server.pid):
         try:
             sockets = member.net_connections("inet")
         except psutil.AccessDenied:
