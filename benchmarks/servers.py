@@ -44,6 +44,8 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     ready_path: str = "/health"
     cpus: set[int] | None = None  # pin to these cores (Linux); None = anywhere
+    # Where the server starts: Gunicorn and Uvicorn import the app from there first.
+    cwd: Path = ROOT
 
     @property
     def url(self) -> str:
@@ -152,7 +154,7 @@ def start(
         out = subprocess.DEVNULL
     process = subprocess.Popen(
         pinned(spec.argv, spec.cpus),
-        cwd=ROOT,
+        cwd=spec.cwd,
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT,

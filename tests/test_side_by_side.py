@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import httpx
 import pytest
 
+from benchmarks import servers
 from benchmarks.diagnostics import side_by_side
 from benchmarks.servers import PYTHON, ROOT, can_pin
 
@@ -44,3 +46,25 @@ def test_a_real_side_by_side_of_the_app_and_its_snippet() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(0 not 2xx)" in result.stdout
     assert "median A/B CPU per request over 1 rounds:" in result.stdout
+
+
+def test_b_code_is_the_code_its_server_runs(tmp_path) -> None:
+    # Uvicorn and Gunicorn put their working folder first on sys.path: B must start in B's code.
+    other = tmp_path / "other-checkout"
+    (other / "fastapi_app").mkdir(parents=True)
+    (other / "fastapi_app" / "__init__.py").write_text("")
+    (other / "fastapi_app" / "main.py").write_text(
+        "from fastapi import FastAPI\n"
+        "app = FastAPI()\n"
+        "@app.get('/health')\n"
+        "async def health():\n"
+        "    return {'status': 'ok', 'code': 'the other checkout'}\n"
+    )
+    side = side_by_side.Side("B", "fastapi-uvicorn-1", other)
+    spec = side_by_side.spec_for(side, server_cpu=0)
+    spec.cpus = None
+    running = servers.start(spec, tmp_path / "b.log")
+    try:
+        assert httpx.get(spec.url + "/health").json()["code"] == "the other checkout"
+    finally:
+        servers.stop_all([running])

@@ -67,7 +67,9 @@ def spec_for(side: Side, server_cpu: int) -> servers.ServerSpec:
     spec = matrix.CONFIGS[side.config].spec(servers.free_port(), workers=1)
     spec.name, spec.cpus = side.label, {server_cpu}
     if side.code is not None:
-        spec.env["PYTHONPATH"] = str(side.code.resolve())
+        # Both: the servers put their working folder first on sys.path, PYTHONPATH next.
+        spec.cwd = side.code.resolve()
+        spec.env["PYTHONPATH"] = str(spec.cwd)
     return spec
 
 
