@@ -36,10 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Metrics on every answer, and + micro-batching when MICROBATCH_MAX_SIZE is set.
             served = ServedModel(predictor, settings)
             resources.push_async_callback(asyncio.to_thread, served.close)
+            model_runner = ModelRunner(served, settings.model_threads)
+            resources.push_async_callback(asyncio.to_thread, model_runner.threads.shutdown)
             state: dict[str, object] = {
                 "predictor": predictor,
                 "features": features,
-                "model_runner": ModelRunner(served, settings.model_threads),
+                "model_runner": model_runner,
             }
             if settings.lab_pitfalls:
                 state["pitfalls"] = await resources.enter_async_context(open_pitfalls(settings))

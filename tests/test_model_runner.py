@@ -69,3 +69,20 @@ def test_the_overload_lesson_quotes_the_sizing_in_force() -> None:
     assert f"MEASURED_CAPACITY_RPS = {MEASURED_CAPACITY_RPS}" in page
     assert f"PROMISED_LATENCY_S = {PROMISED_LATENCY_S}" in page
     assert f"`MAX_IN_FLIGHT` is {DEFAULT_MAX_IN_FLIGHT} per worker" in page
+
+
+def test_a_request_cancelled_while_it_waits_for_the_model_is_never_computed() -> None:
+    model = SlowModel()
+    runner = ModelRunner(cast(ServedModel, model), 1)
+
+    async def one_leaves() -> None:
+        first = asyncio.ensure_future(runner.response_for("first"))
+        leaving = asyncio.ensure_future(runner.response_for("leaving"))
+        last = asyncio.ensure_future(runner.response_for("last"))
+        await asyncio.sleep(0.005)  # all three handed over; "first" is running
+        leaving.cancel()  # its client went away
+        await asyncio.gather(first, last)
+
+    asyncio.run(one_leaves())
+    runner.threads.shutdown()
+    assert model.finished == ["first", "last"]

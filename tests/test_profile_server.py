@@ -58,6 +58,7 @@ def test_a_real_profile_of_uvicorn_under_load() -> None:
     # The route awaits the model runner, which hands the model to its thread.
     assert "event loop (the main thread):" in result.stdout
     assert "the lab's model runner: hand the model to its thread" in result.stdout
+    assert "model runner thread:" in result.stdout  # where the predictions themselves ran
     assert "scikit-learn Pipeline.predict" in result.stdout
     # The model's share: found only while the marker names the call every answer goes through.
     assert "the lab's predictor (model, warnings, metrics)" in result.stdout

@@ -43,6 +43,8 @@ MARKERS = (
 def thread_kind(name: str) -> str:
     if name.startswith("AnyIO worker"):
         return "threadpool (AnyIO worker threads)"
+    if name.startswith("model_"):  # fastapi_app.deps.ModelRunner's ThreadPoolExecutor
+        return "model runner thread"
     if name.startswith("microbatch"):
         return "micro-batcher thread"
     if name == "MainThread":
