@@ -44,8 +44,8 @@ bench: $(MODEL)
 bench-async: $(MODEL)
 	$(BIN)/python -m benchmarks run --profile async
 
-# The runs the docs and lessons quote, redone on the code as it is: 3 rounds each, about
-# 2.5 hours on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
+# The runs the docs and lessons quote, redone on the code as it is: 3 rounds each, nearly
+# 3 hours on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
 reference: $(MODEL)
 	$(BIN)/python -m benchmarks run --profile async --repeat 3 --output benchmarks/results/reference-async
 	$(BIN)/python -m benchmarks run --profile pairs --output benchmarks/results/contract-pairs

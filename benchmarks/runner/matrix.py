@@ -335,7 +335,7 @@ PROFILES: dict[str, Profile] = {
             "fastapi-uvicorn-N",
             "tutorial-fastapi-uvicorn-1",
         ),
-        # About 40 minutes on a 2-core machine; the committed reference run is this profile.
+        # About 45 minutes a round on a 2-core machine; the committed reference run is 3 rounds.
         about="what the docs show: every server configuration, both scenarios and models",
     ),
     "pairs": Profile(
@@ -367,7 +367,7 @@ PROFILES: dict[str, Profile] = {
             Part("forest", CPU_CONFIGS, ("single", *CPU_SCENARIOS), users=(64,)),
         ),
         health_probe=True,
-        # About 10 minutes on a 2-core machine; the committed reference-async run is this.
+        # About 8 minutes a round on a 2-core machine; the committed reference-async run is 3.
         about="where async wins: the I/O route, blocking in async, CPU-bound variants, "
         "micro-batching; /health probed in every cell",
     ),
