@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -48,8 +49,8 @@ def test_a_real_side_by_side_of_the_app_and_its_snippet() -> None:
     assert "median A/B CPU per request over 1 rounds:" in result.stdout
 
 
-def test_b_code_is_the_code_its_server_runs(tmp_path) -> None:
-    # Uvicorn and Gunicorn put their working folder first on sys.path: B must start in B's code.
+def test_b_code_is_the_code_its_server_runs(tmp_path: Path) -> None:
+    # `python -m` puts the working folder first on sys.path: B must start in B's checkout.
     other = tmp_path / "other-checkout"
     (other / "fastapi_app").mkdir(parents=True)
     (other / "fastapi_app" / "__init__.py").write_text("")

@@ -32,7 +32,7 @@ WRK_SCRIPT = Path(__file__).with_name("wrk_predict.lua")
 class Side:
     label: str
     config: str
-    code: Path | None  # another checkout's root, put first on PYTHONPATH
+    code: Path | None  # another checkout's root, where B's server starts
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,8 @@ def spec_for(side: Side, server_cpu: int) -> servers.ServerSpec:
     spec = matrix.CONFIGS[side.config].spec(servers.free_port(), workers=1)
     spec.name, spec.cpus = side.label, {server_cpu}
     if side.code is not None:
-        # Both: the servers put their working folder first on sys.path, PYTHONPATH next.
+        # Every server starts as `python -m`, which puts its working folder first on sys.path.
         spec.cwd = side.code.resolve()
-        spec.env["PYTHONPATH"] = str(spec.cwd)
     return spec
 
 
