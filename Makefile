@@ -44,8 +44,8 @@ bench: $(MODEL)
 bench-async: $(MODEL)
 	$(BIN)/python -m benchmarks run --profile async
 
-# The runs the docs and lessons quote, redone on the code as it is: 3 rounds each, nearly
-# 3 hours on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
+# The runs the docs and lessons quote, redone on the code as it is: 3 rounds each, about
+# 2 h 45 min on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
 reference: $(MODEL)
 	$(BIN)/python -m benchmarks run --profile async --repeat 3 --output benchmarks/results/reference-async
 	$(BIN)/python -m benchmarks run --profile pairs --output benchmarks/results/contract-pairs
@@ -69,8 +69,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Several Uvicorn workers share one metrics folder, so any worker's /metrics sums them all
+# (Gunicorn's config does this for Flask; benchmarks/servers.py for the runner's servers).
 serve-fastapi: $(MODEL)
-	$(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000} \
+	$(if $(filter-out 1,$(WORKERS)),PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$$(mktemp -d)}) $(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000} \
 		--workers $(WORKERS) $(UVICORN_LIMITS) --no-access-log
 
 serve-flask: $(MODEL)

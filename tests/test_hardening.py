@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from pydantic import SecretStr
 
 from benchmarks import servers
+from benchmarks.runner.measure import tree
 from shared_model.schemas import EXAMPLE_PATIENT
 from shared_model.serving.settings import Settings
 from tests.test_contract import method_differences
@@ -164,6 +168,30 @@ def test_metrics_sum_every_worker(name: str, model_dir: Path, tmp_path: Path) ->
     finally:
         server.stop()
     assert counts == {float(sent)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["serve-flask", "serve-fastapi"])
+def test_make_serve_with_two_workers_sums_every_worker(target: str, tmp_path: Path) -> None:
+    """`WORKERS=2 make serve-...`, as a student types it: every scrape sees all requests too."""
+    port = servers.free_port()
+    argv = ["make", "--no-print-directory", target, "WORKERS=2"]
+    env = {"FASTAPI_PORT": str(port), "FLASK_PORT": str(port)}
+    server = servers.start(servers.ServerSpec(target, argv, port, env), log=tmp_path / "make.log")
+    processes = tree(server.pid)  # make, its shell and the server: Ctrl-C reaches them all
+    try:
+        for _ in range(40):  # new connections, so both workers get some of them
+            assert httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT).status_code == 200
+        scrapes = [httpx.get(f"{server.url}/metrics").text for _ in range(6)]
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        psutil.wait_procs(processes, timeout=20)
+        server.stop()
+    counted = {
+        metric(text, "http_requests_total", method="POST", route="/predict", status="200")
+        for text in scrapes
+    }
+    assert counted == {40.0}
 
 
 def test_access_log_line_is_structured(
