@@ -157,17 +157,21 @@ def test_metrics_sum_every_worker(name: str, model_dir: Path, tmp_path: Path) ->
     )
     server = servers.start(spec, log=tmp_path / "server.log")
     try:
-        sent = 40
-        for _ in range(sent):  # new connections, so both workers get some of them
-            assert httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT).status_code == 200
-        counts = {
-            metric(httpx.get(f"{server.url}/metrics").text, "http_requests_total",
-                   method="POST", route="/predict", status="200")
-            for _ in range(6)
-        }  # fmt: skip
+        counts = predictions_counted_by_each_scrape(server.url, sent=40)
     finally:
         server.stop()
-    assert counts == {float(sent)}
+    assert counts == {40.0}
+
+
+def predictions_counted_by_each_scrape(url: str, sent: int, scrapes: int = 6) -> set[float]:
+    """Send `sent` predictions, then scrape /metrics a few times: the /predict 200s each saw."""
+    for _ in range(sent):  # new connections, so both workers get some of them
+        assert httpx.post(f"{url}/predict", json=EXAMPLE_PATIENT).status_code == 200
+    return {
+        metric(httpx.get(f"{url}/metrics").text, "http_requests_total",
+               method="POST", route="/predict", status="200")
+        for _ in range(scrapes)
+    }  # fmt: skip
 
 
 @pytest.mark.slow
@@ -180,18 +184,12 @@ def test_make_serve_with_two_workers_sums_every_worker(target: str, tmp_path: Pa
     server = servers.start(servers.ServerSpec(target, argv, port, env), log=tmp_path / "make.log")
     processes = tree(server.pid)  # make, its shell and the server: Ctrl-C reaches them all
     try:
-        for _ in range(40):  # new connections, so both workers get some of them
-            assert httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT).status_code == 200
-        scrapes = [httpx.get(f"{server.url}/metrics").text for _ in range(6)]
+        counts = predictions_counted_by_each_scrape(server.url, sent=40)
     finally:
         os.killpg(server.pid, signal.SIGINT)
         psutil.wait_procs(processes, timeout=20)
         server.stop()
-    counted = {
-        metric(text, "http_requests_total", method="POST", route="/predict", status="200")
-        for text in scrapes
-    }
-    assert counted == {40.0}
+    assert counts == {40.0}
 
 
 def test_access_log_line_is_structured(
