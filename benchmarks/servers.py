@@ -134,14 +134,14 @@ class RunningServer:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start(
+def launch(
     spec: ServerSpec,
     log: Path | None = None,
     prefix_output: bool = False,
-    timeout: float = 60,
     log_only: Callable[[str], bool] | None = None,
 ) -> RunningServer:
-    """Start a server, in its own process group, and wait until its ready path answers 200."""
+    """Start a server in its own process group (a terminal's Ctrl-C reaches only the launcher),
+    without waiting for it: its output goes to the log, and with prefix_output to the terminal."""
     env = {**os.environ, **THREAD_CAPS, "PYTHONUNBUFFERED": "1", **spec.env}
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +168,18 @@ def start(
         echo = (spec.name, process.stdout, copy, log_only)
         running.echo = threading.Thread(target=_echo, args=echo, daemon=True)
         running.echo.start()
+    return running
+
+
+def start(
+    spec: ServerSpec,
+    log: Path | None = None,
+    prefix_output: bool = False,
+    timeout: float = 60,
+    log_only: Callable[[str], bool] | None = None,
+) -> RunningServer:
+    """Start a server, in its own process group, and wait until its ready path answers 200."""
+    running = launch(spec, log=log, prefix_output=prefix_output, log_only=log_only)
     try:
         wait_ready(running, timeout)
     except ServerFailed:
@@ -176,10 +188,16 @@ def start(
     return running
 
 
-def wait_ready(server: RunningServer, timeout: float) -> None:
+def wait_ready(
+    server: RunningServer, timeout: float, cancelled: Callable[[], bool] | None = None
+) -> bool:
+    """True once the server answers its ready path; False as soon as `cancelled()` says to give
+    up (a Ctrl-C during start-up); ServerFailed if it exits or the time runs out."""
     deadline = time.monotonic() + timeout
     url = server.url + server.spec.ready_path
     while time.monotonic() < deadline:
+        if cancelled is not None and cancelled():
+            return False
         if server.process.poll() is not None:
             raise ServerFailed(
                 f"{server.spec.name} exited with code {server.process.returncode} before it "
@@ -188,7 +206,7 @@ def wait_ready(server: RunningServer, timeout: float) -> None:
         try:
             # Another process can take a free port first: only our own server's 200 counts.
             if httpx.get(url, timeout=1).status_code == 200 and listens(server):
-                return
+                return True
         except httpx.HTTPError:
             pass
         time.sleep(0.1)

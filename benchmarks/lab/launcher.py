@@ -3,18 +3,21 @@ to call them, and stop everything cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
+from types import FrameType
 
 from benchmarks import servers
 from shared_model.schemas import EXAMPLE_PATIENT
 
 LOCUSTFILE = servers.ROOT / "benchmarks" / "locustfile.py"
-LOGS = Path("logs")  # under the repository, which `make run` starts from (gitignored)
+# Under the repository, which `make run` starts from (gitignored); LAB_LOGS moves it (tests).
+LOGS = Path(os.environ.get("LAB_LOGS", "logs"))
 
 
 def key_header() -> str:
@@ -68,18 +71,31 @@ def lab_specs() -> list[servers.ServerSpec]:
 
 
 def check_ports(specs: list[servers.ServerSpec]) -> list[str]:
+    """What to tell a student when a port is taken: most often by a lab already running."""
     hints = {
         "fastapi": "FASTAPI_PORT",
         "flask": "FLASK_PORT",
         "locust": "LOCUST_PORT",
         "features": "FEATURES_PORT",
     }
-    return [
-        f"Port {spec.port} ({spec.name}) is in use. Stop what holds it, or pick another: "
-        f"{hints.get(spec.name, 'PORT')}={spec.port + 1} make run"
-        for spec in specs
-        if not servers.port_is_free(spec.port)
+    taken = [spec for spec in specs if not servers.port_is_free(spec.port)]
+    if not taken:
+        return []
+    # A second lab on other ports would share the same cores with the first: ask first.
+    lines = [
+        "Is `make run` already running in another terminal? Use that lab, or press Ctrl-C "
+        "there to stop it;",
+        "a second lab on other ports would share the same cores, so neither would measure what "
+        "it does alone.",
+        "",
     ]
+    lines += [f"Port {spec.port} ({spec.name}) is in use." for spec in taken]
+    offers = " ".join(f"{hints.get(spec.name, 'PORT')}={spec.port + 1}" for spec in taken)
+    lines += [
+        "",
+        f"If another program holds it, stop that program, or pick another: {offers} make run",
+    ]
+    return lines
 
 
 def banner(running: list[servers.RunningServer]) -> str:
@@ -108,33 +124,73 @@ def banner(running: list[servers.RunningServer]) -> str:
     return "\n".join(lines)
 
 
+class Shutdown:
+    """What Ctrl-C and SIGTERM do: the first asks for a graceful stop, a second one kills every
+    server at once. The handler only notes the signal and sends SIGKILL: a handler that waits on
+    a lock (threading.Event.set does) can wait forever on the code it interrupted."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        self.groups: list[int] = []  # the servers' process groups, for a hurried stop
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self.note)
+
+    def note(self, signum: int, frame: FrameType | None) -> None:
+        self.signals.append(signum)
+        if self.hurried:
+            self.kill_all()
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.signals)
+
+    @property
+    def hurried(self) -> bool:
+        return len(self.signals) > 1
+
+    def watch(self, server: servers.RunningServer) -> None:
+        """Count a server in, just started: killed at once if the stop was already hurried."""
+        self.groups.append(server.pid)
+        if self.hurried:
+            self.kill_all()
+
+    def kill_all(self) -> None:
+        for group in self.groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+
+
 def main() -> int:
+    shutdown = Shutdown()
+    shutdown.install()  # before any server starts, so none can be left behind
     specs = lab_specs()
     if problems := check_ports(specs):
         print("\n".join(problems), file=sys.stderr)
         return 1
     running: list[servers.RunningServer] = []
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         for spec in specs:
             log = LOGS / f"{spec.name}.log"
-            running.append(
-                servers.start(spec, log=log, prefix_output=True, log_only=is_access_line)
-            )
+            server = servers.launch(spec, log=log, prefix_output=True, log_only=is_access_line)
+            running.append(server)
+            shutdown.watch(server)
+            if not servers.wait_ready(server, 60, cancelled=lambda: shutdown.requested):
+                return 0
         print(banner(running), flush=True)
-        while not stop.wait(0.5):
+        while not shutdown.requested:
             if dead := [s for s in running if s.process.poll() is not None]:
                 print(
                     f"{dead[0].spec.name} stopped unexpectedly; stopping the lab.", file=sys.stderr
                 )
                 return 1
+            time.sleep(0.2)
         return 0
     except servers.ServerFailed as exc:
         print(exc, file=sys.stderr)
         return 1
     finally:
-        print("\nStopping ...", flush=True)
+        print("\nStopping ... (Ctrl-C again stops at once)", flush=True)
         servers.stop_all(running)
         print("Stopped.", flush=True)
