@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# PYTHONWARNINGS: setuptools warns that folders named like the package come first on the
+	# import path; here those folders are the package.
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+	@echo "Setup done: the lab is installed in $(VENV). Next: make run (start it) or make test."
 
 # Trained on first need (order-only: reinstalling packages does not retrain by itself).
 $(MODEL): | $(STAMP)

@@ -1,14 +1,14 @@
-"""`python -m benchmarks`: run the benchmark matrix, list what it covers, or redraw a report.
+"""`.venv/bin/python -m benchmarks`: run the benchmark matrix, list it, or redraw a report.
 
-python -m benchmarks run --quick                 # 4 short cells, about a minute
-python -m benchmarks run                         # the full profile the docs show
-python -m benchmarks run --profile async         # the I/O route, pitfalls, micro-batching
-python -m benchmarks run --configs fastapi-uvicorn-1 --users 1,64 --measure 30
-python -m benchmarks run --configs flask-gunicorn-sync-1,tutorial-flask-gunicorn-sync-1 \
+.venv/bin/python -m benchmarks run --quick                 # 4 short cells, about a minute
+.venv/bin/python -m benchmarks run                         # the full profile the docs show
+.venv/bin/python -m benchmarks run --profile async         # the I/O route, pitfalls, micro-batching
+.venv/bin/python -m benchmarks run --configs fastapi-uvicorn-1 --users 1,64 --measure 30
+.venv/bin/python -m benchmarks run --configs flask-gunicorn-sync-1,tutorial-flask-gunicorn-sync-1 \
     --scenarios single --models default --users 64 --repeat 5   # a pair, five times over
-python -m benchmarks run --dry-run               # print the cells and stop
-python -m benchmarks list                        # configurations, scenarios, profiles
-python -m benchmarks report benchmarks/results/runs/20250101-120000
+.venv/bin/python -m benchmarks run --dry-run               # print the cells and stop
+.venv/bin/python -m benchmarks list                        # configurations, scenarios, profiles
+.venv/bin/python -m benchmarks report benchmarks/results/runs/20250101-120000
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def numbers(value: str) -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+        prog=".venv/bin/python -m benchmarks", description=__doc__.split("\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

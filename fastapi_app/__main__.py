@@ -1,4 +1,4 @@
-"""``python -m fastapi_app``: Uvicorn's development server with reload, for lessons."""
+"""``.venv/bin/python -m fastapi_app``: Uvicorn's development server with reload, for lessons."""
 
 import os
 

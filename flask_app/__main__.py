@@ -1,4 +1,4 @@
-"""``python -m flask_app``: Flask's development server with reload, for lessons."""
+"""``.venv/bin/python -m flask_app``: Flask's development server with reload, for lessons."""
 
 import os
 

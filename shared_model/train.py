@@ -1,4 +1,4 @@
-"""Train the lab's model: ``python -m shared_model.train [--estimator auto|linear|forest]``.
+"""Train the lab's model: `.venv/bin/python -m shared_model.train [--estimator auto|linear|forest]`.
 
 Cross-validation on the training split chooses among a mean baseline, a linear model and a
 tree ensemble; the held-out test split is touched once, at the end, to report honest scores.
@@ -200,7 +200,9 @@ def format_report(card: ModelCard) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m shared_model.train", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--estimator", choices=("auto", "linear", "forest"), default="auto")
     parser.add_argument("--output-dir", type=Path, default=PACKAGE_DIR)
     args = parser.parse_args(argv)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,3 +65,36 @@ def test_access_lines_go_to_the_log_and_not_to_the_terminal(
     assert "[talker] Application startup complete." in terminal
     assert "request_id" not in terminal
     assert '"request_id": "abc"' in log.read_text()
+
+
+def test_a_taken_port_first_asks_whether_the_lab_is_already_running() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        spec = servers.ServerSpec("fastapi", [], port)
+        message = "\n".join(launcher.check_ports([spec]))
+    assert message.index("already running in another terminal") < message.index(
+        f"FASTAPI_PORT={port + 1} make run"
+    )
+    assert f"Port {port} (fastapi) is in use." in message
+
+
+ENTRY_POINTS = ["benchmarks", "benchmarks.lab", "shared_model.train", "fastapi_app", "flask_app"]
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_an_entry_point_run_outside_the_venv_says_what_to_run_instead(module: str) -> None:
+    # -S leaves site-packages out: the lab's packages are missing, as under a system python3.
+    root = Path(__file__).parent.parent
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", module, "--help"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "make setup" in result.stderr
+    assert f".venv/bin/python -S -m {module} --help" in result.stderr

@@ -130,7 +130,9 @@ def pages() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m tools.doc_includes", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--write", action="store_true", help="rewrite the pages in place")
     args = parser.parse_args(argv)
     stale = []

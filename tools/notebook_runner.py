@@ -1,7 +1,7 @@
 """Execute the lesson notebooks: in place for `make notebooks`, or as a throwaway copy for tests.
 
-python -m tools.notebook_runner --in-place            # all of notebooks/*.ipynb
-python -m tools.notebook_runner notebooks/01_*.ipynb  # execute, keep the file unchanged
+.venv/bin/python -m tools.notebook_runner --in-place            # all of notebooks/*.ipynb
+.venv/bin/python -m tools.notebook_runner notebooks/01_*.ipynb  # execute, keep the file unchanged
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def execute(path: Path, in_place: bool = False) -> nbformat.NotebookNode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m tools.notebook_runner", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--in-place", action="store_true", help="write outputs into the files")
     args = parser.parse_args(argv)

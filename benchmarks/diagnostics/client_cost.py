@@ -1,6 +1,7 @@
 """How much CPU each candidate HTTP client spends per request, the cost that caps the I/O route.
 
-    python -m benchmarks.diagnostics.client_cost [--requests 4000] [--concurrency 64] [--pin]
+    .venv/bin/python -m benchmarks.diagnostics.client_cost \
+        [--requests 4000] [--concurrency 64] [--pin]
 
 Async clients run --concurrency requests in flight on uvloop, blocking ones one at a time.
 """
@@ -111,7 +112,10 @@ def requests_sync(url: str) -> Callable[[int], None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m benchmarks.diagnostics.client_cost",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pin", action="store_true", help="separate cores (Linux)")

@@ -1,6 +1,6 @@
 """Where a live server's time goes under load, sampled by py-spy: share of samples per function.
 
-    python -m benchmarks.diagnostics.profile_server CONFIG
+    .venv/bin/python -m benchmarks.diagnostics.profile_server CONFIG
 
 CONFIG is one of the runner's one-worker Uvicorn configurations; Locust loads `POST /predict`
 from the other core(s). Needs py-spy (dev extras; sudo on macOS); for Flask, where_time_goes.
@@ -96,7 +96,10 @@ def without_start_up(raw: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m benchmarks.diagnostics.profile_server",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("config", choices=PROFILABLE, metavar="CONFIG", help=", ".join(PROFILABLE))
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before the window")

@@ -1,6 +1,7 @@
 """A quick closed-loop load check for one route, with /health probed on the side.
 
-    python -m benchmarks.diagnostics.quick_check URL [--path /patients/{id}/prediction] [--users 64]
+    .venv/bin/python -m benchmarks.diagnostics.quick_check URL \
+        [--path /patients/{id}/prediction] [--users 64]
 
 One short run, without the runner's pinning and provenance: a blocked loop shows as slow /health.
 """
@@ -110,7 +111,10 @@ async def run(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m benchmarks.diagnostics.quick_check",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("url", help="the app, e.g. http://127.0.0.1:8000")
     parser.add_argument("--path", default="/patients/{id}/prediction", help="GET if it has {id}")
     parser.add_argument("--users", type=int, default=64)

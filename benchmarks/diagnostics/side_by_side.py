@@ -1,6 +1,7 @@
 """Two server configurations on one core at once, each loaded by its own wrk: CPU per request.
 
-    python -m benchmarks.diagnostics.side_by_side CONFIG_A CONFIG_B [--b-code DIR] [--rounds 3]
+    .venv/bin/python -m benchmarks.diagnostics.side_by_side CONFIG_A CONFIG_B \
+        [--b-code DIR] [--rounds 3]
 
 Run one at a time on a shared machine, two servers' rates move by more than the few percent a
 change is worth. Here both share one pinned core over the same seconds, so other load slows
@@ -93,7 +94,10 @@ def one_round(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m benchmarks.diagnostics.side_by_side",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("config_a", choices=sorted(matrix.CONFIGS), metavar="CONFIG_A")
     parser.add_argument("config_b", choices=sorted(matrix.CONFIGS), metavar="CONFIG_B")
     parser.add_argument("--b-code", type=Path, help="run B from this checkout (its root folder)")

@@ -1,6 +1,6 @@
 """Where one /predict request's time goes inside the Flask app, by cProfile, in process.
 
-    python -m benchmarks.diagnostics.where_time_goes
+    .venv/bin/python -m benchmarks.diagnostics.where_time_goes
 
 Not FastAPI: its model runs in another thread, which cProfile does not see (use profile_server).
 """
@@ -61,7 +61,10 @@ def cumulative_us(stats: pstats.Stats, fragment: str | None, name: str | None, n
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m benchmarks.diagnostics.where_time_goes",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args(argv)
     for name, make in (("flask", flask_client),):

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.lab` (what `make run` runs): start the lab until Ctrl-C."""
+"""`.venv/bin/python -m benchmarks.lab` (what `make run` runs): start the lab until Ctrl-C."""
 
 import os
 import sys

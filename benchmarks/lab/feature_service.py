@@ -1,6 +1,6 @@
 """The feature service: each patient of the data set by row index, after an artificial delay.
 
-    python -m benchmarks.lab.feature_service [--port 8100] [--latency-ms 50]
+    .venv/bin/python -m benchmarks.lab.feature_service [--port 8100] [--latency-ms 50]
 
 It stands in for another team's service, and must never be the bottleneck being measured.
 """
@@ -63,7 +63,10 @@ def create_app(latency_ms: float = DEFAULT_LATENCY_MS) -> Starlette:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m benchmarks.lab.feature_service",
+        description=__doc__.splitlines()[0],
+    )
     # Loopback by default: the lab's servers are not for the network.
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument(
