@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks import servers
 from benchmarks.reports import report
 from benchmarks.runner import matrix, model_files
 from benchmarks.runner import run as runner
@@ -91,6 +92,9 @@ def profile_from(args: argparse.Namespace) -> matrix.Profile:
         raise SystemExit("--measure must be > 0, --warmup >= 0, and --users not empty")
     if profile.repeats < 1:
         raise SystemExit("--repeat must be at least 1")
+    peers = [name for name in profile.configs if matrix.CONFIGS[name].kind == "peer"]
+    if peers and not Path(servers.PEERS_PYTHON).exists():
+        raise SystemExit(f"{', '.join(peers)} run from .venv-peers: `make peers` installs it")
     return profile
 
 

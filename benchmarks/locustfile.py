@@ -24,10 +24,28 @@ from locust import FastHttpUser, constant, constant_pacing, events, run_single_u
 from locust.contrib.fasthttp import ResponseContextManager
 
 from shared_model.data import held_out_patients
+from shared_model.schemas import FEATURE_NAMES
 
 # Real held-out patients, so no cache can flatter one row; encoded once, not per request.
 PATIENTS = held_out_patients()
 PATIENT_BODIES = [json.dumps(patient).encode() for patient in PATIENTS]
+# The same patients as Open Inference Protocol requests: one FP64 tensor [1, 10], card order.
+V2_BODIES = [
+    json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "patients",
+                    "shape": [1, len(FEATURE_NAMES)],
+                    "datatype": "FP64",
+                    "data": [float(patient[name]) for name in FEATURE_NAMES],
+                }
+            ]
+        }
+    ).encode()
+    for patient in PATIENTS
+]
+V2_INFER_PATH = "/v2/models/diabetes/infer"
 # When the app under test sets API_KEY, start Locust with the same API_KEY in its environment.
 KEY_HEADERS = {"X-API-Key": os.environ["API_KEY"]} if os.environ.get("API_KEY") else {}
 JSON_HEADERS = {"content-type": "application/json", **KEY_HEADERS}
@@ -86,6 +104,17 @@ def check_prediction(response: ResponseContextManager) -> None:
         response.failure(f"no numeric 'prediction' in {str(body)[:200]}")
 
 
+def check_v2_prediction(response: ResponseContextManager) -> None:
+    """Fail the request unless it is a 200 whose first output tensor holds one prediction."""
+    body = answer_json(response)
+    if body is FAILED:
+        return
+    outputs = body.get("outputs") if isinstance(body, dict) else None
+    data = outputs[0].get("data") if isinstance(outputs, list) and outputs else None
+    if not (isinstance(data, list) and len(data) == 1 and is_number(data[0])):
+        response.failure(f"no output tensor with one prediction in {str(body)[:200]}")
+
+
 def check_batch(response: ResponseContextManager, expected: int) -> None:
     """Fail the request unless it is a 200 with one numeric prediction per patient sent."""
     body = answer_json(response)
@@ -110,6 +139,15 @@ def post_patient(user: LabUser, path: str) -> None:
     body = random.choice(PATIENT_BODIES)
     with user.client.post(path, data=body, headers=JSON_HEADERS, catch_response=True) as response:
         check_prediction(response)
+
+
+def post_v2_patient(user: LabUser) -> None:
+    """POST one held-out patient as an Open Inference Protocol tensor to the infer route."""
+    body = random.choice(V2_BODIES)
+    with user.client.post(
+        V2_INFER_PATH, data=body, headers=JSON_HEADERS, catch_response=True
+    ) as response:
+        check_v2_prediction(response)
 
 
 def post_batch(user: LabUser) -> None:
@@ -140,6 +178,7 @@ def get_patient_prediction(user: LabUser, path: str) -> None:
 SCENARIOS: dict[str, tuple[str, Callable[[LabUser], None]]] = {
     "single": ("POST /predict, one patient (the default)", lambda u: post_patient(u, "/predict")),
     "batch": ("POST /predict/batch, --batch-size patients", post_batch),
+    "single-v2": ("POST /v2/models/diabetes/infer, one patient as a tensor", post_v2_patient),
     "io": (
         "GET a patient's prediction: waits on the feature service",
         lambda u: get_patient_prediction(u, IO_PATH),
@@ -207,6 +246,10 @@ class SinglePredictUser(LabUser):
 
 class BatchPredictUser(LabUser):
     scenario = "batch"
+
+
+class InferV2User(LabUser):
+    scenario = "single-v2"
 
 
 class PatientPredictionUser(LabUser):

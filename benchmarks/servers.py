@@ -356,6 +356,26 @@ def granian(
     return ServerSpec(name, argv, port, {**BENCH_ENV, **(extra_env or {})})
 
 
+# The model servers the lab is compared with live in a virtualenv of their own (`make peers`):
+# MLServer pins its own FastAPI, which the lab's packages cannot share.
+PEERS_PYTHON = str(ROOT / ".venv-peers" / "bin" / "python")
+PEERS = ROOT / "benchmarks" / "peers"
+
+
+def mlserver(port: int, batching: bool = False, name: str = "mlserver") -> ServerSpec:
+    """MLServer's scikit-learn runtime on MODEL_PATH (the runner sets it), inference inline."""
+    argv = [PEERS_PYTHON, str(PEERS / "mlserver_repository.py"), "--port", str(port)]
+    argv += ["--batching"] if batching else []
+    return ServerSpec(name, argv, port, ready_path="/v2/health/ready")
+
+
+def litserve(port: int, batching: bool = False, name: str = "litserve") -> ServerSpec:
+    """LitServe's LitAPI on MODEL_PATH (the runner sets it), one inference worker."""
+    argv = [PEERS_PYTHON, str(PEERS / "litserve_server.py"), "--port", str(port)]
+    argv += ["--batching"] if batching else []
+    return ServerSpec(name, argv, port)
+
+
 def flask_gunicorn(
     port: int, workers: int = 1, worker_class: str = "sync", extra_env: dict[str, str] | None = None
 ) -> ServerSpec:

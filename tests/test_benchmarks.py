@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks import __main__ as bench_cli
 from benchmarks import servers
 from benchmarks.reports import report
 from benchmarks.reports.rows import SHARED
@@ -211,6 +212,12 @@ def test_each_configuration_builds_a_loopback_command(name: str) -> None:
     config = matrix.CONFIGS[name]
     spec = config.spec(port=8123, workers=3 if config.many_workers else 1)
     command = " ".join(spec.argv)
+    if config.kind == "peer":  # a model server's own script, from .venv-peers, on 127.0.0.1
+        assert command.startswith(servers.PEERS_PYTHON) and "--port 8123" in command
+        script = "litserve_server.py" if config.server == "litserve" else "mlserver_repository.py"
+        assert str(servers.PEERS / script) in command
+        assert ("--batching" in command) == name.endswith("+batching")
+        return
     assert f"-m {config.server}" in command and config.app in command
     assert "127.0.0.1" in command and "8123" in command
     assert ("--workers 3" if config.many_workers else "--workers 1") in command
@@ -310,6 +317,31 @@ def test_repeated_rounds_give_the_median_and_every_rounds_ratio(tmp_path: Path) 
         "1,000.0 | 0.80 | 0.80 1.00 0.75 | 103 |"
     ) in text
     assert text.count("| flask-gunicorn-sync-1 | 1 | 64 |") == 1  # one row per cell
+
+
+def test_the_lab_apps_are_set_beside_the_model_servers_round_by_round(tmp_path: Path) -> None:
+    # Made-up numbers: three rounds of the Flask app and of LitServe, each on /predict.
+    measured = {
+        "flask-gunicorn-sync-1": ("1000.0", "1100.0", "900.0"),
+        "peer-litserve-1": ("800.0", "1000.0", "900.0"),
+    }
+    text = report_of_rounds(
+        tmp_path,
+        {config: [{"rps": rps} for rps in rounds] for config, rounds in measured.items()},
+    )
+    assert "## Beside the model servers" in text
+    # Rounds 1000/800, 1100/1000, 900/900: ratios 1.25 1.10 1.00, median 1.10.
+    assert (
+        "| default | flask-gunicorn-sync-1 vs peer-litserve-1 | 64 | 1,000.0 | 900.0 | 1.10 | "
+        "1.25 1.10 1.00 | 100 | 100 | 0 / 0 |"
+    ) in text
+
+
+def test_the_peers_need_their_own_virtualenv(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(servers, "PEERS_PYTHON", "/nowhere/bin/python")
+    args = bench_cli.build_parser().parse_args(["run", "--profile", "peers"])
+    with pytest.raises(SystemExit, match="make peers"):
+        bench_cli.profile_from(args)
 
 
 def test_a_round_whose_server_shared_its_core_is_marked_and_left_out_of_the_median(
@@ -483,3 +515,28 @@ def test_an_io_cell_starts_the_feature_service_and_probes_health(
     assert commands["locust"].endswith("PatientPredictionUser HealthProbeUser")
     text = (out / "report.md").read_text()
     assert "## With /health probed: default model" in text
+
+
+@pytest.mark.slow
+def test_a_short_peers_run_serves_the_lab_model_from_each_model_server(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    command = [
+        servers.PYTHON, "-m", "benchmarks", "run", "--profile", "peers", "--output", str(out),
+        "--configs", "peer-mlserver-1,peer-litserve-1+batching", "--users", "2",
+        "--warmup", "1", "--measure", "2", "--repeat", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "MODEL_PATH": str(model_dir / "model.pkl")}
+    result = subprocess.run(
+        command, cwd=servers.ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with (out / "results.csv").open(newline="") as file:
+        rows = {row["config"]: row for row in csv.DictReader(file)}
+    assert set(rows) == {"peer-mlserver-1", "peer-litserve-1+batching"}
+    for row in rows.values():
+        assert row["status"] == "ok" and row["kind"] == "peer", row
+        assert int(row["requests"]) > 0 and row["failures"] == "0", row
+    assert rows["peer-mlserver-1"]["scenario"] == "single-v2"
+    assert rows["peer-litserve-1+batching"]["scenario"] == "single"

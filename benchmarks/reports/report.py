@@ -49,7 +49,8 @@ def write(run_dir: Path) -> Path:
         lines += section(model, scenario, group, meta, stem)
         lines += async_report.comparisons(model, group)  # the ratios a lesson reads
     plain = [row for row in every_ok if row["health_requests"] == ""]
-    lines += memory_section(ok) + contract_section(plain) + columns_section()
+    lines += memory_section(ok) + contract_section(plain) + peers_section(plain)
+    lines += columns_section()
     path = run_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -229,28 +230,39 @@ CONTRACT_PAIRS = (
 )
 
 
-def contract_section(rows: Sequence[Row]) -> list[str]:
-    """Each lab app against its snippet; with rounds, the ratio of each round and their median."""
+# The lab's apps beside the model servers a user would deploy instead: (lab configuration,
+# its scenario, peer configuration, the peer's scenario). MLServer speaks only the protocol.
+PEER_PAIRS = (
+    ("fastapi-uvicorn-1", "single-v2", "peer-mlserver-1", "single-v2"),
+    ("fastapi-uvicorn-1", "single", "peer-mlserver-1", "single-v2"),
+    ("flask-gunicorn-sync-1", "single", "peer-litserve-1", "single"),
+    ("fastapi-uvicorn-1+microbatching", "single", "peer-mlserver-1+batching", "single-v2"),
+    ("fastapi-uvicorn-1+microbatching", "single", "peer-litserve-1+batching", "single"),
+)
+
+
+def ratio_lines(rows: Sequence[Row], pairs: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    """One table line per pair and model/users both measured: the ratio of each round (round r
+    against round r: they ran minutes apart) and the median of the rounds."""
     cells = rounds_by_cell(rows)
     lines: list[str] = []
-    for lab, snippet in CONTRACT_PAIRS:
+    for lab, lab_scenario, other_config, other_scenario in pairs:
         for (model, scenario, config, users), lab_rows in sorted(cells.items()):
-            snippet_rows = cells.get((model, scenario, snippet, users))
-            if config != lab or not snippet_rows:
+            other_rows = cells.get((model, other_scenario, other_config, users))
+            if config != lab or scenario != lab_scenario or not other_rows:
                 continue
-            # Round r of the lab app against round r of the snippet: they ran minutes apart.
-            snippet_by_round = {row["repeat"]: row for row in snippet_rows}
+            other_by_round = {row["repeat"]: row for row in other_rows}
             rounds = [
-                (lab_rps / snippet_rps, shared(row) or shared(other))
+                (lab_rps / other_rps, shared(row) or shared(other))
                 for row in lab_rows
-                if (other := snippet_by_round.get(row["repeat"])) is not None
+                if (other := other_by_round.get(row["repeat"])) is not None
                 and (lab_rps := number(row["rps"]))
-                and (snippet_rps := number(other["rps"]))
+                and (other_rps := number(other["rps"]))
             ]
             # A round whose server shared its core measured the machine: median of clean rounds.
             clean = [value for value, crowded in rounds if not crowded]
             counted = clean or [value for value, _ in rounds]
-            row, other = median_rounds(lab_rows)[0], median_rounds(snippet_rows)[0]
+            row, other = median_rounds(lab_rows)[0], median_rounds(other_rows)[0]
             ratio = f"{statistics.median(counted):.2f}" if counted else ""
             each = (
                 " ".join(f"{value:.2f}{'*' if crowded else ''}" for value, crowded in rounds)
@@ -258,32 +270,67 @@ def contract_section(rows: Sequence[Row]) -> list[str]:
                 else ""
             )
             note = []
-            if any(r["generator_saturated"] == "True" for r in (*lab_rows, *snippet_rows)):
+            if any(r["generator_saturated"] == "True" for r in (*lab_rows, *other_rows)):
                 note.append(SATURATED)
             if clean and len(clean) < len(rounds):
                 note.append(f"*{SHARED}: median of the {len(clean)} other rounds")
             elif rounds and not clean:
                 note.append(f"{SHARED} in every round: measure again")
-            lines.append(
-                f"| {model} | {lab} vs {snippet} | {users} | {fmt(row['rps'], 1)} | "
-                f"{fmt(other['rps'], 1)} | {ratio} | {each} | {fmt(row['p99_ms'])} | "
-                f"{fmt(other['p99_ms'])} | {', '.join(note)} |"
+            pair = (
+                f"{lab} vs {other_config}"
+                if lab_scenario == other_scenario
+                else f"{lab} ({lab_scenario}) vs {other_config} ({other_scenario})"
             )
+            lines.append(
+                f"| {model} | {pair} | {users} | {fmt(row['rps'], 1)} | "
+                f"{fmt(other['rps'], 1)} | {ratio} | {each} | {fmt(row['p99_ms'])} | "
+                f"{fmt(other['p99_ms'])} | {row['failures']} / {other['failures']} | "
+                f"{', '.join(note)} |"
+            )
+    return lines
+
+
+def ratio_table(title: str, intro: str, other: str, lines: list[str]) -> list[str]:
     if not lines:
         return []
     return [
-        "## What the contract costs",
+        f"## {title}",
         "",
-        "The lab's app against the tutorial snippet that validates nothing, on the same server "
-        "with the same model, scenario single. The lab's app parses with the shared schema, "
-        "range-checks, returns warnings and the model version; the snippet does none of it.",
+        intro,
         "",
-        "| model | pair | users | lab req/s | snippet req/s | lab / snippet | each round | "
-        "lab p99 ms | snippet p99 ms | note |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
+        f"| model | pair | users | lab req/s | {other} req/s | lab / {other} | each round | "
+        f"lab p99 ms | {other} p99 ms | failures (lab / {other}) | note |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---|---|",
         *lines,
         "",
     ]
+
+
+def contract_section(rows: Sequence[Row]) -> list[str]:
+    """Each lab app against its snippet; with rounds, the ratio of each round and their median."""
+    pairs = [(lab, "single", snippet, "single") for lab, snippet in CONTRACT_PAIRS]
+    return ratio_table(
+        "What the contract costs",
+        "The lab's app against the tutorial snippet that validates nothing, on the same server "
+        "with the same model, scenario single. The lab's app parses with the shared schema, "
+        "range-checks, returns warnings and the model version; the snippet does none of it.",
+        "snippet",
+        ratio_lines(rows, pairs),
+    )
+
+
+def peers_section(rows: Sequence[Row]) -> list[str]:
+    """Each lab app against the model server a user would deploy instead of writing it."""
+    return ratio_table(
+        "Beside the model servers",
+        "The lab's app against MLServer (its scikit-learn runtime, Open Inference Protocol) "
+        "and LitServe (a LitAPI on the lab's JSON), same model file, same pinned core. What "
+        "differs, loudly: MLServer is measured on the protocol's tensor request (single-v2), "
+        "the lab on both doors; LitServe, like the snippets, validates nothing; each batched "
+        "peer uses its own batching (64 requests, 2 ms), the lab its micro-batching.",
+        "peer",
+        ratio_lines(rows, PEER_PAIRS),
+    )
 
 
 def columns_section() -> list[str]:

@@ -23,6 +23,7 @@ PITFALL_ROUTES = frozenset(
 )
 FLASK_APP = "flask_app.wsgi:app"
 FASTAPI_APP = "fastapi_app.main:app"
+V2_INFER = "/v2/models/diabetes/infer"  # the Open Inference Protocol's infer route
 FLASK_SNIPPET = "benchmarks.lab.tutorial_snippets.flask_snippet:app"
 FASTAPI_SNIPPET = "benchmarks.lab.tutorial_snippets.fastapi_snippet:app"
 
@@ -37,14 +38,15 @@ GUNICORN_WORKER_CLASSES = {"uvicorn-worker": "uvicorn_worker.UvicornWorker"}
 @dataclass(frozen=True)
 class ServerConfig:
     name: str
-    framework: str  # flask | fastapi
-    server: str  # gunicorn | uvicorn | granian
-    worker: str  # Gunicorn's worker class, "uvicorn", or Granian's interface (wsgi | asgi)
+    framework: str  # flask | fastapi | a model server (mlserver | litserve)
+    server: str  # gunicorn | uvicorn | granian | mlserver | litserve
+    worker: str  # Gunicorn's worker class, "uvicorn", Granian's interface, or "inline"/"batching"
     app: str  # the WSGI/ASGI application, module:attribute
     many_workers: bool = False  # True: N worker processes (the run's --workers), else one
     threads: int = 1  # Gunicorn gthread only
     preload: bool = True  # Gunicorn only: import the app in the master before forking
-    kind: str = "lab"  # lab | tutorial (the reference snippets) | pitfall (/pitfalls routes)
+    # lab | tutorial (the reference snippets) | peer (a model server) | pitfall (/pitfalls)
+    kind: str = "lab"
     routes: frozenset[str] = LAB_ROUTES  # the routes the runner measures it on
     # The app's own settings (micro-batching, /pitfalls), as pairs to keep this hashable.
     env: tuple[tuple[str, str], ...] = ()
@@ -68,6 +70,10 @@ class ServerConfig:
             return servers.uvicorn(self.app, port, workers, extra_env=extra_env)
         if self.server == "granian":
             return servers.granian(self.app, self.worker, port, workers, extra_env=extra_env)
+        if self.server == "mlserver":
+            return servers.mlserver(port, batching=self.worker == "batching")
+        if self.server == "litserve":
+            return servers.litserve(port, batching=self.worker == "batching")
         raise ValueError(f"no launcher for server {self.server!r}")
 
 
@@ -152,6 +158,27 @@ CONFIGS: dict[str, ServerConfig] = {
             kind="tutorial", routes=frozenset({"/predict"}),
             about="reference: def predict(data: dict), no validation (do not copy)",
         ),
+        # The model servers a user would deploy instead, each as its own docs teach it.
+        ServerConfig(
+            "peer-mlserver-1", "mlserver", "mlserver", "inline", "", kind="peer",
+            routes=frozenset({V2_INFER}),
+            about="MLServer's scikit-learn runtime, inference in the server process (v2 only)",
+        ),
+        ServerConfig(
+            "peer-mlserver-1+batching", "mlserver", "mlserver", "batching", "", kind="peer",
+            routes=frozenset({V2_INFER}),
+            about="the same + MLServer's adaptive batching (64 requests, 2 ms)",
+        ),
+        ServerConfig(
+            "peer-litserve-1", "litserve", "litserve", "inline", "", kind="peer",
+            routes=frozenset({"/predict"}),
+            about="LitServe's LitAPI on the lab's JSON, no validation, one inference worker",
+        ),
+        ServerConfig(
+            "peer-litserve-1+batching", "litserve", "litserve", "batching", "", kind="peer",
+            routes=frozenset({"/predict"}),
+            about="the same + LitServe's batching (64 requests, 2 ms)",
+        ),
         # Where async wins, and the mistakes that throw it away (the async profile).
         ServerConfig(
             "fastapi-uvicorn-1-pitfalls", "fastapi", "uvicorn", "uvicorn", FASTAPI_APP,
@@ -164,7 +191,9 @@ CONFIGS: dict[str, ServerConfig] = {
 
 # The configurations made for the async profile; the full profile's server matrix is the rest.
 ASYNC_ONLY = ("fastapi-uvicorn-1-pitfalls",)
-SERVER_MATRIX = tuple(name for name in CONFIGS if name not in ASYNC_ONLY)
+# The model servers run from .venv-peers, in the peers profile only.
+PEER_CONFIGS = tuple(name for name, config in CONFIGS.items() if config.kind == "peer")
+SERVER_MATRIX = tuple(name for name in CONFIGS if name not in (*ASYNC_ONLY, *PEER_CONFIGS))
 
 
 @dataclass(frozen=True)
@@ -182,6 +211,12 @@ SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in [
         Scenario("single", "SinglePredictUser", "/predict", about="one patient per request"),
+        Scenario(
+            "single-v2",
+            "InferV2User",
+            V2_INFER,
+            about="one patient per request, as an Open Inference Protocol tensor of [1, 10]",
+        ),
         Scenario(
             "batch",
             "BatchPredictUser",
@@ -257,6 +292,18 @@ BATCHING_CONFIGS = (
     "flask-gunicorn-gthread-1x64+microbatching",
     "fastapi-uvicorn-1",
     "fastapi-uvicorn-1+microbatching",
+)
+
+# The peers profile: the lab's apps beside the model servers a user would deploy instead,
+# each door as its server speaks it (the lab's /predict and v2 infer, MLServer's v2 infer,
+# LitServe's /predict), plain and batched, beside the tutorial snippets.
+PEERS_COMPARED = (
+    "fastapi-uvicorn-1",
+    "fastapi-uvicorn-1+microbatching",
+    "flask-gunicorn-sync-1",
+    "tutorial-fastapi-uvicorn-1",
+    "tutorial-flask-gunicorn-sync-1",
+    *PEER_CONFIGS,
 )
 
 # "default": the model `make model` chose; "forest": the heavy one, trained into a cache.
@@ -353,6 +400,18 @@ PROFILES: dict[str, Profile] = {
         repeats=3,
         about="each lab app against its tutorial snippet, and + micro-batching in both frameworks "
         "on the heavy forest, at 64 users in 3 interleaved rounds (about 8 min)",
+    ),
+    "peers": Profile(
+        "peers",
+        configs=PEERS_COMPARED,
+        scenarios=("single", "single-v2"),
+        models=("default",),
+        users=(64,),
+        warmup_s=3,
+        measure_s=10,
+        repeats=3,
+        about="the lab's apps beside MLServer and LitServe (make peers) and the tutorial "
+        "snippets, plain and batched, at 64 users in 3 interleaved rounds",
     ),
     "async": Profile(
         "async",
