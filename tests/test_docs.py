@@ -82,6 +82,47 @@ def test_figures_in_the_prose_come_from_committed_runs(page: Path) -> None:
     )
 
 
+# A link into the glossary: the words linked, the page's path, and the anchor after "#".
+GLOSSARY_LINK = re.compile(r"\[([^\]]+)\]\(((?:[\w.-]+/)*glossary\.md)(?:#([^)\s]*))?\)")
+# Only a link to the glossary as a whole, named as such, may go without a term's anchor.
+WHOLE_GLOSSARY = {"glossary", "glossary.md", "docs/glossary.md"}
+
+
+def glossary_anchors() -> list[str]:
+    """The glossary's targets: each term's explicit <a id>, and GitHub's slug of each heading."""
+    text = (DOCS / "glossary.md").read_text()
+    headings = re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)
+    slugs = [re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings]
+    return re.findall(r'<a id="([^"]+)"></a>', text) + slugs
+
+
+def misplaced_glossary_links(text: str, folder: Path) -> list[str]:
+    anchors = set(glossary_anchors())
+    return [
+        f"[{words}]({target}#{anchor})"
+        for words, target, anchor in GLOSSARY_LINK.findall(text)
+        if (folder / target).resolve() == (DOCS / "glossary.md").resolve()
+        and anchor not in anchors
+        and not (not anchor and words.strip("`").lower() in WHOLE_GLOSSARY)
+    ]
+
+
+def test_glossary_anchors_are_unique_and_a_bare_term_link_is_caught() -> None:
+    anchors = glossary_anchors()
+    assert len(anchors) == len(set(anchors)), "two glossary entries share an anchor"
+    assert misplaced_glossary_links("[GIL](glossary.md) [x](glossary.md#no-such-term)", DOCS) == [
+        "[GIL](glossary.md#)",
+        "[x](glossary.md#no-such-term)",
+    ]
+    assert misplaced_glossary_links("[GIL](glossary.md#gil), [glossary](glossary.md)", DOCS) == []
+
+
+@pytest.mark.parametrize("page", [*pages(), ROOT / "README.md"], ids=page_id)
+def test_glossary_links_land_on_their_term(page: Path) -> None:
+    misplaced = misplaced_glossary_links(page.read_text(), page.parent)
+    assert not misplaced, f"{page_id(page)}: link to an <a id> of docs/glossary.md: {misplaced}"
+
+
 # A command needing an active venv, shown as .venv/bin/... so it runs in a fresh terminal.
 NEEDS_VENV = re.compile(
     r"(?<![\w/\\.-])(?<!-m )(python3? -m |locust -f |pytest -[sm] |gunicorn -c )"
