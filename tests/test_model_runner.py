@@ -10,11 +10,12 @@ from typing import Any, cast
 
 import pytest
 
+from benchmarks.reports.rows import read_rows
 from fastapi_app.deps import ModelRunner
 from shared_model.serving.model import ServedModel
 from shared_model.serving.settings import (
+    ASSUMED_CAPACITY_RPS,
     DEFAULT_MAX_IN_FLIGHT,
-    MEASURED_CAPACITY_RPS,
     PROMISED_LATENCY_S,
     Settings,
 )
@@ -60,15 +61,32 @@ def test_max_in_flight_defaults_to_capacity_times_promised_latency() -> None:
     # The declared defaults, whatever this machine's environment or .env sets.
     defaults = Settings.model_fields
     assert defaults["max_in_flight"].default == DEFAULT_MAX_IN_FLIGHT
-    assert round(MEASURED_CAPACITY_RPS * PROMISED_LATENCY_S) == DEFAULT_MAX_IN_FLIGHT
+    assert round(ASSUMED_CAPACITY_RPS * PROMISED_LATENCY_S) == DEFAULT_MAX_IN_FLIGHT
     assert defaults["model_threads"].default == 1
 
 
 def test_the_overload_lesson_quotes_the_sizing_in_force() -> None:
     page = (DOCS / "overload.md").read_text()
-    assert f"MEASURED_CAPACITY_RPS = {MEASURED_CAPACITY_RPS}" in page
+    assert f"ASSUMED_CAPACITY_RPS = {ASSUMED_CAPACITY_RPS}" in page
     assert f"PROMISED_LATENCY_S = {PROMISED_LATENCY_S}" in page
     assert f"`MAX_IN_FLIGHT` is {DEFAULT_MAX_IN_FLIGHT} per worker" in page
+
+
+def test_the_assumed_capacity_sits_below_every_committed_one_worker_rate() -> None:
+    # The lesson says so: every round of one plain lab worker on the light model, 64 users.
+    rates = [
+        float(row["rps"])
+        for run in (DOCS.parent / "benchmarks" / "results").glob("*/results.csv")
+        for row in read_rows(run.parent)
+        if row["kind"] == "lab"
+        and row["model"] == "default"
+        and row["scenario"] == "single"
+        and row["users"] == "64"
+        and row["workers"] == "1"
+        and row["status"] == "ok"
+        and "+microbatching" not in row["config"]
+    ]
+    assert rates and min(rates) > ASSUMED_CAPACITY_RPS
 
 
 def test_a_request_cancelled_while_it_waits_for_the_model_is_never_computed() -> None:

@@ -116,6 +116,40 @@ def test_lesson_outputs_name_no_revision(path: Path) -> None:
     assert not re.search(r"\bgit [0-9a-f]{7,40}\b", outputs), "no revisions in a lesson's outputs"
 
 
+# A temporary folder's path (Linux, macOS, Windows, or tempfile's own names): new on every run.
+TEMPORARY_PATH = re.compile(r"/tmp/|/var/folders/|AppData\\Local\\Temp|\btmp[a-z0-9_]{8}\b")
+
+
+def printed_text(cell: nbformat.NotebookNode) -> list[str]:
+    """What a code cell printed or displayed as text (images left out: base64 is no path)."""
+    texts = []
+    for output in cell.get("outputs", []):
+        texts.append(output.get("text", ""))
+        texts += [v for k, v in output.get("data", {}).items() if k.startswith("text/")]
+        texts += output.get("traceback", [])
+    return texts
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_outputs_print_no_temporary_path(path: Path) -> None:
+    # A folder name that changes on every run leaves the notebook modified each time it runs.
+    printed = [
+        text
+        for cell in code_cells(nbformat.read(path, as_version=4))
+        for text in printed_text(cell)
+    ]
+    assert [
+        line for text in printed for line in text.splitlines() if TEMPORARY_PATH.search(line)
+    ] == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_cells_carry_no_run_timestamps(path: Path) -> None:
+    # `make notebooks` records none (tools/notebook_runner.py), nor does Jupyter by default.
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c.source[:40] for c in cells if "execution" in c.get("metadata", {})] == []
+
+
 def prose(path: Path) -> str:
     return "\n".join(
         c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"

@@ -50,6 +50,7 @@ COLUMNS = {
     "server_cpu_pct": ("server CPU %", 0),
     "uss_mib_per_worker": ("USS MiB per worker", 1),
     "pss_mib_per_worker": ("PSS MiB per worker", 1),
+    "pss_mib_total": ("PSS MiB total", 1),
     "rss_mib_per_worker": ("RSS MiB per worker", 1),
 }
 NAMES = {"config": "configuration", "config_env": "app settings"}

@@ -33,9 +33,13 @@ def execute(path: Path, in_place: bool = False) -> nbformat.NotebookNode:
         notebook,
         timeout=CELL_TIMEOUT_S,
         kernel_name="python3",
+        # No timestamps in the cells: a lesson run again changes only where its outputs do.
+        record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)  # timestamps an earlier run left behind
     if in_place:
         nbformat.write(notebook, path)
     return notebook
