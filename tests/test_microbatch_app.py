@@ -61,6 +61,8 @@ def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(
 ) -> None:
     bodies = held_out_patients()[:8]
     with batched_client(app_name, settings) as client:
+        assert batch_sizes == [1]  # the warm-up prediction that makes the app ready
+        batch_sizes.clear()
         responses = post_together(client, bodies)
     assert batch_sizes == [4, 4]
     for body, response in zip(bodies, responses, strict=True):
