@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from shared_model.data import held_out_patients
 from shared_model.predictor import Predictor
 from shared_model.schemas import EXAMPLE_PATIENT, FEATURE_NAMES, Patient
+from shared_model.serving.load_shedding import InFlightLimit, Overloaded
 from shared_model.serving.model import ServedModel
 from shared_model.serving.settings import Settings
 from tests.conftest import app_client
@@ -390,3 +391,24 @@ def test_both_openapi_documents_describe_the_v2_routes(
         assert {"200", "404", "422"} <= set(infer["responses"])
         error = infer["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
         assert document["components"]["schemas"][error.rsplit("/", 1)[1]]["properties"]["error"]
+
+
+def test_the_probes_are_never_shed() -> None:
+    limit = InFlightLimit(1)
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/diabetes/ready"):
+        assert not limit.applies_to(path), path
+    assert limit.applies_to(INFER)
+
+
+def test_a_busy_worker_answers_inference_with_a_protocol_error(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(self: InFlightLimit) -> None:
+        raise Overloaded(self.limit)
+
+    monkeypatch.setattr(InFlightLimit, "enter", full)
+    response = client.post(INFER, json=infer_body(ROW))
+    assert (response.status_code, response.headers["retry-after"]) == (503, "1")
+    body = response.json()
+    assert body["error"] == body["detail"] and body["detail"].startswith("Server busy")
+    assert client.get("/v2/health/ready").status_code == 200  # the probe is not shed

@@ -145,7 +145,14 @@ DELIBERATE_DIFFERENCES: dict[str, tuple[dict[str, Any], int, str]] = {
     "a word as FP64": (tensor(["sixty-one", *ROW[1:]], [1, 10]), 500, "float_type"),
     # NumPy casts a numeric string; the contract takes numbers only, as /predict does.
     "numbers as strings": (tensor([str(v) for v in ROW], [1, 10]), 200, "float_type"),
+    "null for a number": (tensor([None, *ROW[1:]], [1, 10]), 500, "float_type"),
     "an impossible age": (tensor([400, *ROW[1:]], [1, 10]), 200, "less_than_equal"),
+    # MLServer casts FP32 data to float32 and predicts from the rounded numbers.
+    "FP32 data": (
+        {"inputs": [{**tensor(ROW, [1, 10])["inputs"][0], "datatype": "FP32"}]},
+        200,
+        "literal_error",
+    ),
 }
 
 

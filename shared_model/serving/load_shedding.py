@@ -9,7 +9,9 @@ import threading
 
 from shared_model.serving.errors import ServiceError
 
-NEVER_SHED = frozenset({"/health", "/metrics", "/v2/health/live", "/v2/health/ready"})
+NEVER_SHED = frozenset(
+    {"/health", "/metrics", "/v2/health/live", "/v2/health/ready", "/v2/models/diabetes/ready"}
+)
 # A 503 with Retry-After tells well-behaved clients (and proxies) when to come back.
 RETRY_AFTER = {"Retry-After": "1"}
 
