@@ -1,10 +1,9 @@
-"""The Open Inference Protocol (KServe v2 REST) for the lab's model: its messages, a request's
-tensor read into the contract's patients, the answer written as a tensor, metadata from the card.
+"""The Open Inference Protocol (KServe v2 REST) for the lab's model, knowing no framework: its
+messages, a request's tensor read into the contract's patients, the answer written as a tensor,
+and the metadata from the model card."""
 
-The spec is kserve/open-inference-protocol's ``specification/protocol/inference_rest.md``. A v2
-row is checked by the same ``Patient`` model as a ``/predict`` body, so both doors take the same
-patients; MLServer's scikit-learn runtime is the peer whose answers the tests compare with.
-"""
+# The spec: kserve/open-inference-protocol, specification/protocol/inference_rest.md; the peer
+# the tests compare with: MLServer's scikit-learn runtime (tests/test_inference_protocol_peers.py).
 
 from __future__ import annotations
 
