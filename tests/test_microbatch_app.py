@@ -105,13 +105,14 @@ def test_a_full_queue_answers_503_in_json(
         release.wait(30)
         return original(self, patients)
 
-    monkeypatch.setattr(Predictor, "predictions_with_warnings", held)
     body = held_out_patients()[0]
     one_at_a_time = {"microbatch_max_size": 1, "microbatch_max_queue": 1}
     with (
         batched_client(app_name, settings, **one_at_a_time) as client,
         ThreadPoolExecutor(3) as pool,
     ):
+        # Held from here on: the app's warm-up prediction has run at start-up.
+        monkeypatch.setattr(Predictor, "predictions_with_warnings", held)
         first = pool.submit(client.post, "/predict", json=body)
         assert entered.wait(30)  # the first is in the model, and the queue is empty
         # Two more: one takes the queue's only place, the other is refused, so finishes first.
