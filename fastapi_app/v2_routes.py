@@ -70,10 +70,28 @@ def create_v2_router(settings: Settings) -> APIRouter:
     async def model_metadata(model_name: str, predictor: PredictorDep) -> ModelMetadataResponse:
         return protocol.model_metadata(model_name, predictor.card)
 
+    @router.get("/v2/models/{model_name}/versions/{model_version}", responses=MODEL_ERRORS)
+    async def model_version_metadata(
+        model_name: str, model_version: str, predictor: PredictorDep
+    ) -> ModelMetadataResponse:
+        protocol.check_version(model_name, model_version, predictor.model_version)
+        return protocol.model_metadata(model_name, predictor.card)
+
     @router.get("/v2/models/{model_name}/ready", responses={**MODEL_ERRORS, **MODEL_NOT_READY})
     async def model_ready(
         model_name: str, model: ModelRunnerDep, response: Response
     ) -> ModelReadyResponse:
+        answer, response.status_code = protocol.model_readiness(model_name, model.served.ready)
+        return answer
+
+    @router.get(
+        "/v2/models/{model_name}/versions/{model_version}/ready",
+        responses={**MODEL_ERRORS, **MODEL_NOT_READY},
+    )
+    async def model_version_ready(
+        model_name: str, model_version: str, model: ModelRunnerDep, response: Response
+    ) -> ModelReadyResponse:
+        protocol.check_version(model_name, model_version, model.served.model_version)
         answer, response.status_code = protocol.model_readiness(model_name, model.served.ready)
         return answer
 
@@ -82,6 +100,18 @@ def create_v2_router(settings: Settings) -> APIRouter:
     async def model_infer(
         model_name: str, request: InferenceRequest, model: ModelRunnerDep
     ) -> InferenceResponse:
+        patients = protocol.patients_in(model_name, request, settings.max_batch_size)
+        return protocol.inference_response(request, await model.batch_response_for(patients))
+
+    @router.post(
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+        responses=INFER_ERRORS,
+        dependencies=KEY,
+    )
+    async def model_version_infer(
+        model_name: str, model_version: str, request: InferenceRequest, model: ModelRunnerDep
+    ) -> InferenceResponse:
+        protocol.check_version(model_name, model_version, model.served.model_version)
         patients = protocol.patients_in(model_name, request, settings.max_batch_size)
         return protocol.inference_response(request, await model.batch_response_for(patients))
 

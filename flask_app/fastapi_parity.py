@@ -34,6 +34,7 @@ from shared_model.serving.inference_protocol import (
     ModelMetadataResponse,
     ModelPath,
     ModelReadyResponse,
+    ModelVersionPath,
     ProtocolErrorResponse,
     ProtocolValidationErrorResponse,
     ReadyResponse,
@@ -96,7 +97,7 @@ def pop_route_template(environ: dict[str, Any]) -> str | None:
 
 
 # flask-openapi3 hands path and body errors to one hook; the model's name tells which it was.
-PATH_MODELS = frozenset({PatientPath.__name__, ModelPath.__name__})
+PATH_MODELS = frozenset({PatientPath.__name__, ModelPath.__name__, ModelVersionPath.__name__})
 
 
 def validation_error_response(exc: ValidationError) -> Response:

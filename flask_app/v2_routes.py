@@ -23,6 +23,7 @@ from shared_model.serving.inference_protocol import (
     ModelMetadataResponse,
     ModelPath,
     ModelReadyResponse,
+    ModelVersionPath,
     ReadyResponse,
     ServerMetadataResponse,
     protocol_error_model,
@@ -74,6 +75,14 @@ def create_v2_blueprint(settings: Settings) -> APIBlueprint:
     def model_metadata(path: ModelPath) -> Response:
         return as_json(protocol.model_metadata(path.model_name, model().card))
 
+    @bp.get(
+        "/v2/models/<model_name>/versions/<model_version>",
+        responses={200: ModelMetadataResponse, **MODEL_ERRORS},
+    )
+    def model_version_metadata(path: ModelVersionPath) -> Response:
+        protocol.check_version(path.model_name, path.model_version, model().model_version)
+        return as_json(protocol.model_metadata(path.model_name, model().card))
+
     ready_responses = {200: ModelReadyResponse, **MODEL_ERRORS, **MODEL_NOT_READY}
 
     @bp.get("/v2/models/<model_name>/ready", responses=ready_responses)
@@ -81,10 +90,24 @@ def create_v2_blueprint(settings: Settings) -> APIBlueprint:
         answer, status = protocol.model_readiness(path.model_name, model().ready)
         return as_json(answer), status
 
+    @bp.get("/v2/models/<model_name>/versions/<model_version>/ready", responses=ready_responses)
+    def model_version_ready(path: ModelVersionPath) -> tuple[Response, int]:
+        protocol.check_version(path.model_name, path.model_version, model().model_version)
+        answer, status = protocol.model_readiness(path.model_name, model().ready)
+        return as_json(answer), status
+
     infer_responses = {200: InferenceResponse, **INFER_ERRORS}
 
     @bp.post("/v2/models/<model_name>/infer", responses=infer_responses, security=KEY)
     def model_infer(path: ModelPath, body: InferenceRequest) -> Response:
+        patients = protocol.patients_in(path.model_name, body, settings.max_batch_size)
+        return as_json(protocol.inference_response(body, model().batch_response_for(patients)))
+
+    infer_version = "/v2/models/<model_name>/versions/<model_version>/infer"
+
+    @bp.post(infer_version, responses=infer_responses, security=KEY)
+    def model_version_infer(path: ModelVersionPath, body: InferenceRequest) -> Response:
+        protocol.check_version(path.model_name, path.model_version, model().model_version)
         patients = protocol.patients_in(path.model_name, body, settings.max_batch_size)
         return as_json(protocol.inference_response(body, model().batch_response_for(patients)))
 

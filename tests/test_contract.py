@@ -317,6 +317,7 @@ PATHS = (
     "/v2/models/diabetes/ready",
     "/v2/models/diabetes/infer",
     "/v2/models/unknown/infer",
+    "/v2/models/diabetes/versions/0/infer",
     "/v2/no/such/path",
 )
 
@@ -432,6 +433,9 @@ def test_operation_ids_read_as_the_route_functions(settings: Settings) -> None:
         "GET /v2/models/{model_name}": "model_metadata",
         "GET /v2/models/{model_name}/ready": "model_ready",
         "POST /v2/models/{model_name}/infer": "model_infer",
+        "GET /v2/models/{model_name}/versions/{model_version}": "model_version_metadata",
+        "GET /v2/models/{model_name}/versions/{model_version}/ready": "model_version_ready",
+        "POST /v2/models/{model_name}/versions/{model_version}/infer": "model_version_infer",
     }
 
 
@@ -452,6 +456,7 @@ def test_a_key_is_documented_only_when_the_server_has_one(settings: Settings, ap
         "/predict/batch",
         "/patients/{patient_id}/prediction",
         "/v2/models/{model_name}/infer",
+        "/v2/models/{model_name}/versions/{model_version}/infer",
     }
 
 

@@ -320,6 +320,29 @@ def test_model_metadata_states_the_tensor_and_the_feature_order(
     ]
 
 
+def test_the_served_version_answers_under_versions(
+    client: httpx.Client, predictor: Predictor
+) -> None:
+    versioned = f"/v2/models/diabetes/versions/{predictor.model_version}"
+    assert client.get(versioned).json() == client.get("/v2/models/diabetes").json()
+    assert client.get(versioned + "/ready").json() == {"name": "diabetes", "ready": True}
+    answer = client.post(versioned + "/infer", json=infer_body(ROW))
+    assert answer.json() == client.post(INFER, json=infer_body(ROW)).json()
+
+
+def test_another_version_is_404(client: httpx.Client, predictor: Predictor) -> None:
+    expected = (
+        f"Model diabetes with version 0 not found; this server has version "
+        f"{predictor.model_version}"
+    )
+    for suffix in ("", "/ready"):
+        response = client.get("/v2/models/diabetes/versions/0" + suffix)
+        assert response.status_code == 404
+        assert response.json() == {"error": expected, "detail": expected}
+    response = client.post("/v2/models/diabetes/versions/0/infer", json=infer_body(ROW))
+    assert response.status_code == 404
+
+
 def test_unknown_model_metadata_and_readiness_are_404(client: httpx.Client) -> None:
     for path in ("/v2/models/forest", "/v2/models/forest/ready"):
         response = client.get(path)
@@ -360,9 +383,13 @@ def test_warm_up_is_what_makes_a_model_ready(predictor: Predictor, settings: Set
 def test_with_an_api_key_only_inference_needs_it(app: str, settings: Settings) -> None:
     settings = settings.model_copy(update={"api_key": SecretStr("s3cret")})
     with app_client(app, settings) as client:
+        version = client.get("/v2/models/diabetes").json()["versions"][0]
+        versioned = f"/v2/models/diabetes/versions/{version}"
         for path in ("/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/diabetes"):
             assert client.get(path).status_code == 200, path
-        assert client.get("/v2/models/diabetes/ready").status_code == 200
+        for path in ("/v2/models/diabetes/ready", versioned, versioned + "/ready"):
+            assert client.get(path).status_code == 200, path
+        assert client.post(versioned + "/infer", json=infer_body(ROW)).status_code == 401
         refused = client.post(INFER, json=infer_body(ROW))
         assert refused.status_code == 401
         expected = "Missing or invalid API key"

@@ -191,6 +191,10 @@ def test_tritonclient_probes_reads_metadata_and_infers(
         assert client.is_model_ready("diabetes")
         assert client.get_server_metadata()["name"]
         assert client.get_model_metadata("diabetes")["name"] == "diabetes"
+        # The routes under /versions/{model_version}, as tritonclient spells them.
+        assert client.is_model_ready("diabetes", predictor.model_version)
+        metadata = client.get_model_metadata("diabetes", predictor.model_version)
+        assert metadata["name"] == "diabetes"
         patients = held_out_patients()[:8]
         rows = np.array(rows_of(patients), dtype=np.float64)
         inputs = [triton.InferInput("patients", list(rows.shape), "FP64")]
@@ -198,11 +202,15 @@ def test_tritonclient_probes_reads_metadata_and_infers(
         inputs[0].set_data_from_numpy(rows, binary_data=False)
         outputs = [triton.InferRequestedOutput("predict", binary_data=False)]
         result = client.infer("diabetes", inputs, outputs=outputs, request_id="triton-1")
+        versioned = client.infer(
+            "diabetes", inputs, model_version=predictor.model_version, outputs=outputs
+        )
     finally:
         client.close()
     expected = predictor.batch_response_for([Patient.model_validate(p) for p in patients])
     assert result.as_numpy("predict").ravel().tolist() == expected.predictions
     assert result.get_response()["id"] == "triton-1"
+    assert versioned.as_numpy("predict").ravel().tolist() == expected.predictions
 
 
 @pytest.mark.parametrize("name", LABS)

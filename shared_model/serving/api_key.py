@@ -17,6 +17,8 @@ API_KEY_DESCRIPTION = "The key the server was started with (API_KEY)"
 OPEN_PATHS = frozenset(
     {"/health", "/model", "/metrics", "/v2", "/v2/health/live", "/v2/health/ready"}
     | {"/v2/models/<model_name>", "/v2/models/<model_name>/ready"}
+    | {"/v2/models/<model_name>/versions/<model_version>"}
+    | {"/v2/models/<model_name>/versions/<model_version>/ready"}
 )
 
 

@@ -108,6 +108,12 @@ class ModelPath(BaseModel):
     model_name: str
 
 
+class ModelVersionPath(ModelPath):
+    """The path parameters of the /v2/models/{model_name}/versions/{model_version}/... routes."""
+
+    model_version: str
+
+
 class RequestInput(BaseModel):
     """One input tensor: N patients of ten features each, as FP64."""
 
@@ -203,6 +209,15 @@ class UnknownModel(ServiceError):
         super().__init__(f"Model {name} not found; this server has one model, {MODEL_NAME}")
 
 
+class UnknownVersion(ServiceError):
+    status_code = 404
+
+    def __init__(self, name: str, version: str, served: str) -> None:
+        super().__init__(
+            f"Model {name} with version {version} not found; this server has version {served}"
+        )
+
+
 def is_protocol_path(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
@@ -232,6 +247,13 @@ def server_metadata() -> ServerMetadataResponse:
 def check_model(name: str) -> None:
     if name != MODEL_NAME:
         raise UnknownModel(name)
+
+
+def check_version(name: str, version: str, served: str) -> None:
+    """For the routes under /versions/{model_version}: the one version served, else a 404."""
+    check_model(name)
+    if version != served:
+        raise UnknownVersion(name, version, served)
 
 
 def model_metadata(name: str, card: ModelCard) -> ModelMetadataResponse:
