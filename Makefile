@@ -13,7 +13,7 @@ WORKERS ?= 1
 UVICORN_LIMITS := --timeout-keep-alive 5 --backlog 2048 --timeout-graceful-shutdown 10 \
 	--limit-concurrency 2048
 
-.PHONY: setup model run test bench bench-async reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
+.PHONY: setup model peers run test bench bench-async reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
 setup: $(STAMP)
 
@@ -35,10 +35,26 @@ $(MODEL): | $(STAMP)
 model: $(STAMP)
 	$(BIN)/python -m shared_model.train
 
+# The model servers a user might deploy instead, in a virtualenv of their own: MLServer pins its
+# own FastAPI. They unpickle the lab's model.pkl, so they get the lab's scikit-learn and numpy.
+PEERS       := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+PEER_PACKAGES := mlserver==1.7.1 mlserver-sklearn==1.7.1 litserve==0.2.19
+SAME_AS_LAB := $(BIN)/python -c 'import numpy, sklearn; print(f"scikit-learn=={sklearn.__version__} numpy=={numpy.__version__}")'
+
+peers: $(PEERS_STAMP)
+
+# Again only when the lab's own packages are reinstalled (its scikit-learn may have moved).
+$(PEERS_STAMP): $(STAMP)
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet $(PEER_PACKAGES) $$($(SAME_AS_LAB))
+	@touch $(PEERS_STAMP)
+
 run: $(MODEL)
 	$(BIN)/python -m benchmarks.lab
 
-test: $(MODEL)
+test: $(MODEL) peers
 	$(BIN)/python -m pytest
 
 bench: $(MODEL)
@@ -100,4 +116,4 @@ docker-test: $(STAMP)
 	LAB_DOCKER=1 $(BIN)/python -m pytest -m docker
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ from fastapi_app.errors import install_error_handlers
 from fastapi_app.middleware import install_middleware
 from fastapi_app.pitfalls import create_pitfalls_router, open_pitfalls
 from fastapi_app.routes import create_router
+from fastapi_app.v2_routes import create_v2_router
 from shared_model.predictor import Predictor
 from shared_model.schemas import API_SUMMARY
 from shared_model.serving.async_feature_client import AsyncFeatureClient
@@ -35,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             features = await resources.enter_async_context(AsyncFeatureClient(settings))
             # Metrics on every answer, and + micro-batching when MICROBATCH_MAX_SIZE is set.
             served = ServedModel(predictor, settings)
+            # Ready (/v2/health/ready) only once the model has answered; nothing waits on us yet.
+            served.warm_up()
             resources.push_async_callback(asyncio.to_thread, served.close)
             model_runner = ModelRunner(served, settings.model_threads)
             resources.push_async_callback(asyncio.to_thread, model_runner.threads.shutdown)
@@ -63,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # FastAPI's own limit cuts off a streamed body once it passes the limit.
     app.include_router(
         create_router(settings), max_body_size=settings.max_body_bytes, responses=SUCCESS
+    )
+    app.include_router(  # the Open Inference Protocol
+        create_v2_router(settings), max_body_size=settings.max_body_bytes, responses=SUCCESS
     )
     if settings.lab_pitfalls:  # counter-examples for the lessons, never on by default
         app.include_router(create_pitfalls_router(), max_body_size=settings.max_body_bytes)

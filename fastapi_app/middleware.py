@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_model.serving.errors import body_too_large_detail
+from shared_model.serving.inference_protocol import as_protocol_error
 from shared_model.serving.load_shedding import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.serving.metrics import UNMATCHED_ROUTE, observe, render_metrics
 from shared_model.serving.request_ids import access_logger, log_access, request_id
@@ -69,13 +70,15 @@ class LabMiddleware:
                 try:
                     self.limit.enter()
                 except Overloaded as busy:
-                    response = JSONResponse({"detail": busy.detail}, 503, RETRY_AFTER)
+                    body = as_protocol_error(scope["path"], {"detail": busy.detail})
+                    response = JSONResponse(body, 503, RETRY_AFTER)
                     await response(scope, receive, send_with_id)
                     return
             try:
                 if declared.isdigit() and int(declared) > self.max_body_bytes:
-                    detail = body_too_large_detail(self.max_body_bytes)
-                    await JSONResponse({"detail": detail}, 413)(scope, receive, send_with_id)
+                    body = {"detail": body_too_large_detail(self.max_body_bytes)}
+                    body = as_protocol_error(scope["path"], body)
+                    await JSONResponse(body, 413)(scope, receive, send_with_id)
                 else:
                     await self.app(scope, receive, send_with_id)
             finally:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response, redirect
 from flask_openapi3 import OpenAPI
+from pydantic import BaseModel
 
 from flask_app.fastapi_parity import SCHEMAS, mend_document
 from shared_model.schemas import ERROR_DESCRIPTIONS, error_model
@@ -30,15 +31,15 @@ def operation_id(*, name: str, path: str, method: str) -> str:
     return name
 
 
+def schema_ref(model: type[BaseModel]) -> dict[str, Any]:
+    """A response's `content`: JSON with the named model's schema."""
+    return {"content": {"application/json": {"schema": {"$ref": SCHEMAS + model.__name__}}}}
+
+
 def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
     """The contract's error answers for a route's `responses=`: each status's body and meaning."""
     return {
-        status: {
-            "description": ERROR_DESCRIPTIONS[status],
-            "content": {
-                "application/json": {"schema": {"$ref": SCHEMAS + error_model(status).__name__}}
-            },
-        }
+        status: {"description": ERROR_DESCRIPTIONS[status], **schema_ref(error_model(status))}
         for status in statuses
     }
 

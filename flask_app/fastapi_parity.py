@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from typing import IO, Any
 
-from flask import Flask, Request, Response, jsonify, make_response
+from flask import Flask, Request, Response, jsonify, make_response, request
 from flask.json.provider import DefaultJSONProvider
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -27,6 +27,21 @@ from shared_model.schemas import (
     batch_request_model,
 )
 from shared_model.serving.errors import parse_json_object, validation_error_body
+from shared_model.serving.inference_protocol import (
+    InferenceRequest,
+    InferenceResponse,
+    LiveResponse,
+    ModelMetadataResponse,
+    ModelPath,
+    ModelReadyResponse,
+    ModelVersionPath,
+    ProtocolErrorResponse,
+    ProtocolValidationErrorResponse,
+    ReadyResponse,
+    ServerMetadataResponse,
+    as_protocol_error,
+    is_protocol_path,
+)
 from shared_model.serving.settings import Settings
 
 # Starlette leaves the matched route in the scope; Flask clears its request before the middleware.
@@ -66,7 +81,10 @@ class ContractRequest(Request):
     # flask-openapi3 calls this before it validates, so a body that is not a JSON object is a 422.
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if self._parsed_body is None:
-            self._parsed_body = parse_json_object(self.get_data(), self.content_type)
+            # The protocol's clients send no content type: its routes read such a body as JSON.
+            self._parsed_body = parse_json_object(
+                self.get_data(), self.content_type, is_protocol_path(self.path)
+            )
         return self._parsed_body
 
 
@@ -79,14 +97,14 @@ def pop_route_template(environ: dict[str, Any]) -> str | None:
 
 
 # flask-openapi3 hands path and body errors to one hook; the model's name tells which it was.
-PATH_MODELS = frozenset({PatientPath.__name__})
+PATH_MODELS = frozenset({PatientPath.__name__, ModelPath.__name__, ModelVersionPath.__name__})
 
 
 def validation_error_response(exc: ValidationError) -> Response:
     """flask-openapi3's 422 hook: FastAPI's items, each loc starting where the value came from."""
     where = "path" if exc.title in PATH_MODELS else "body"
     body = validation_error_body(exc.errors(include_url=False), (where,))
-    return make_response(jsonify(body), 422)
+    return make_response(jsonify(as_protocol_error(request.path, body)), 422)
 
 
 # flask-openapi3's 422: the status, model and body FastAPI gives a request that breaks the contract.
@@ -125,11 +143,24 @@ HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "pa
 def contract_schemas(settings: Settings) -> dict[str, Any]:
     """pydantic's own JSON schemas of the contract's models, as FastAPI documents them."""
     requests: list[type[BaseModel]] = [PredictRequest, batch_request_model(settings.max_batch_size)]
+    requests += [InferenceRequest]
     responses: list[type[BaseModel]] = [HealthResponse, ModelCard, PredictResponse]
     responses += [BatchPredictResponse, ErrorResponse, ValidationErrorResponse]
+    responses += [ServerMetadataResponse, LiveResponse, ReadyResponse, ModelMetadataResponse]
+    responses += [ModelReadyResponse, InferenceResponse]
+    responses += [ProtocolErrorResponse, ProtocolValidationErrorResponse]
     models = [(m, "validation") for m in requests] + [(m, "serialization") for m in responses]
     _, schemas = models_json_schema(models, ref_template=SCHEMAS + "{model}")  # type: ignore[arg-type]
-    return schemas["$defs"]
+    return _without_nulls(schemas["$defs"])
+
+
+def _without_nulls(tree: Any) -> Any:
+    """FastAPI writes its document with exclude_none, so `"default": null` is left out."""
+    if isinstance(tree, dict):
+        return {key: _without_nulls(value) for key, value in tree.items() if value is not None}
+    if isinstance(tree, list):
+        return [_without_nulls(value) for value in tree]
+    return tree
 
 
 def operations(document: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -16,6 +16,7 @@ from flask_openapi3 import OpenAPI
 from werkzeug.wsgi import get_path_info
 
 from flask_app.fastapi_parity import pop_route_template
+from shared_model.serving.inference_protocol import as_protocol_error
 from shared_model.serving.load_shedding import RETRY_AFTER, InFlightLimit, Overloaded
 from shared_model.serving.metrics import UNMATCHED_ROUTE, observe, render_metrics
 from shared_model.serving.request_ids import access_logger, log_access, request_id
@@ -54,7 +55,8 @@ class LabMiddleware:
                     self.limit.enter()
                 except Overloaded as busy:
                     counted = False
-                    response = self.json.response(detail=busy.detail)
+                    body = as_protocol_error(environ.get("PATH_INFO", ""), {"detail": busy.detail})
+                    response = self.json.response(body)
                     response.status_code = 503
                     response.headers.update(RETRY_AFTER)
                     return response(environ, start_with_id)

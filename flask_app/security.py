@@ -15,6 +15,7 @@ from shared_model.serving.api_key import (
     check_api_key,
     raise_if_undecodable_json,
 )
+from shared_model.serving.inference_protocol import is_protocol_path
 from shared_model.serving.settings import Settings
 
 
@@ -39,5 +40,7 @@ def require_api_key() -> None:
         check_api_key(request.headers.get(API_KEY_HEADER), settings.api_key)
     except InvalidApiKey:
         # FastAPI decodes the body before any dependency: malformed JSON wins over a bad key there.
-        raise_if_undecodable_json(request.get_data(), request.content_type)
+        raise_if_undecodable_json(
+            request.get_data(), request.content_type, is_protocol_path(request.path)
+        )
         raise

@@ -310,6 +310,15 @@ PATHS = (
     "/openapi.json",
     "/metrics",
     "/no/such/path",
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/diabetes",
+    "/v2/models/diabetes/ready",
+    "/v2/models/diabetes/infer",
+    "/v2/models/unknown/infer",
+    "/v2/models/diabetes/versions/0/infer",
+    "/v2/no/such/path",
 )
 
 
@@ -418,6 +427,15 @@ def test_operation_ids_read_as_the_route_functions(settings: Settings) -> None:
         "POST /predict": "predict",
         "POST /predict/batch": "predict_batch",
         "GET /patients/{patient_id}/prediction": "patient_prediction",
+        "GET /v2": "server_metadata",
+        "GET /v2/health/live": "server_live",
+        "GET /v2/health/ready": "server_ready",
+        "GET /v2/models/{model_name}": "model_metadata",
+        "GET /v2/models/{model_name}/ready": "model_ready",
+        "POST /v2/models/{model_name}/infer": "model_infer",
+        "GET /v2/models/{model_name}/versions/{model_version}": "model_version_metadata",
+        "GET /v2/models/{model_name}/versions/{model_version}/ready": "model_version_ready",
+        "POST /v2/models/{model_name}/versions/{model_version}/infer": "model_version_infer",
     }
 
 
@@ -433,7 +451,13 @@ def test_a_key_is_documented_only_when_the_server_has_one(settings: Settings, ap
 
     without, with_key = (openapi_documents(settings, key)[app] for key in (None, "s3cret"))
     assert secured(without) == set() and "securitySchemes" not in without["components"]
-    assert secured(with_key) == {"/predict", "/predict/batch", "/patients/{patient_id}/prediction"}
+    assert secured(with_key) == {
+        "/predict",
+        "/predict/batch",
+        "/patients/{patient_id}/prediction",
+        "/v2/models/{model_name}/infer",
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+    }
 
 
 def contains(tree: Any, target: Any) -> bool:

@@ -61,6 +61,8 @@ def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(
 ) -> None:
     bodies = held_out_patients()[:8]
     with batched_client(app_name, settings) as client:
+        assert batch_sizes == [1]  # the warm-up prediction that makes the app ready
+        batch_sizes.clear()
         responses = post_together(client, bodies)
     assert batch_sizes == [4, 4]
     for body, response in zip(bodies, responses, strict=True):
@@ -103,13 +105,14 @@ def test_a_full_queue_answers_503_in_json(
         release.wait(30)
         return original(self, patients)
 
-    monkeypatch.setattr(Predictor, "predictions_with_warnings", held)
     body = held_out_patients()[0]
     one_at_a_time = {"microbatch_max_size": 1, "microbatch_max_queue": 1}
     with (
         batched_client(app_name, settings, **one_at_a_time) as client,
         ThreadPoolExecutor(3) as pool,
     ):
+        # Held from here on: the app's warm-up prediction has run at start-up.
+        monkeypatch.setattr(Predictor, "predictions_with_warnings", held)
         first = pool.submit(client.post, "/predict", json=body)
         assert entered.wait(30)  # the first is in the model, and the queue is empty
         # Two more: one takes the queue's only place, the other is refused, so finishes first.

@@ -125,11 +125,19 @@ def is_json_content_type(value: str | None) -> bool:
     )
 
 
-def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+def reads_as_json(content_type: str | None, missing_is_json: bool = False) -> bool:
+    """Whether a body is read as JSON: a JSON content type, or none where the route allows it
+    (the protocol's clients, tritonclient among them, send none; FastAPI's strict_content_type)."""
+    return is_json_content_type(content_type) or (missing_is_json and not content_type)
+
+
+def parse_json_object(
+    body: bytes, content_type: str | None, missing_is_json: bool = False
+) -> dict[str, Any]:
     """The request body as a JSON object, or InvalidBody with FastAPI's items for the reason."""
     if not body:
         raise InvalidBody([BODY_MISSING])
-    if not is_json_content_type(content_type):
+    if not reads_as_json(content_type, missing_is_json):
         raise InvalidBody([BODY_NOT_JSON])
     value = decode_json(body)
     if not isinstance(value, dict):
@@ -138,10 +146,10 @@ def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
 
 
 def explain_content_type(
-    errors: Sequence[Mapping[str, Any]], content_type: str | None
+    errors: Sequence[Mapping[str, Any]], content_type: str | None, missing_is_json: bool = False
 ) -> Sequence[Mapping[str, Any]]:
     """FastAPI's errors for a body, with BODY_NOT_JSON for one it read as bytes (not JSON)."""
-    if is_json_content_type(content_type):
+    if reads_as_json(content_type, missing_is_json):
         return errors
     return [
         BODY_NOT_JSON

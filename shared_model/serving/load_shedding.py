@@ -1,6 +1,6 @@
 """Load shedding: past MAX_IN_FLIGHT requests in one worker, a JSON 503 at once, not a queue.
 
-/health and /metrics are never shed: a busy worker is alive.
+/health, /metrics and the protocol's health probes are never shed: a busy worker is alive.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import threading
 
 from shared_model.serving.errors import ServiceError
 
-NEVER_SHED = frozenset({"/health", "/metrics"})
+NEVER_SHED = frozenset(
+    {"/health", "/metrics", "/v2/health/live", "/v2/health/ready", "/v2/models/diabetes/ready"}
+)
 # A 503 with Retry-After tells well-behaved clients (and proxies) when to come back.
 RETRY_AFTER = {"Retry-After": "1"}
 

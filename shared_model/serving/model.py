@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared_model.predictor import Predictor
-from shared_model.schemas import BatchPredictResponse, Patient, PredictResponse
+from shared_model.schemas import EXAMPLE_PATIENT, BatchPredictResponse, Patient, PredictResponse
 from shared_model.serving.metrics import observe_predictions, set_model_info
 from shared_model.serving.microbatch import MicroBatcher
 from shared_model.serving.settings import Settings
@@ -20,6 +20,8 @@ class ServedModel:
         self.predictor = predictor
         self.card = predictor.card
         self.model_version = predictor.model_version
+        # Ready (the protocol's /v2/health/ready) once warm_up has run a prediction.
+        self.ready = False
         self.batcher: MicroBatcher[Patient, PredictResponse] | None = None
         if settings.microbatch_max_size:
             self.batcher = MicroBatcher(
@@ -29,6 +31,12 @@ class ServedModel:
                 max_queue=settings.microbatch_max_queue,
             )
         set_model_info(predictor.model_version, predictor.card.name)
+
+    def warm_up(self) -> None:
+        """One prediction before the first request (left out of the metrics), then ready: a
+        model that loads but cannot predict never tells an orchestrator it is ready."""
+        self.predictor.predictions_with_warnings([Patient.model_validate(EXAMPLE_PATIENT)])
+        self.ready = True
 
     def response_for(self, patient: Patient) -> PredictResponse:
         if self.batcher is not None:
