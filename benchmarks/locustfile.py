@@ -25,6 +25,7 @@ from locust.contrib.fasthttp import ResponseContextManager
 
 from shared_model.data import held_out_patients
 from shared_model.schemas import FEATURE_NAMES
+from shared_model.serving.inference_protocol import INPUT_NAME
 
 # Real held-out patients, so no cache can flatter one row; encoded once, not per request.
 PATIENTS = held_out_patients()
@@ -35,7 +36,7 @@ V2_BODIES = [
         {
             "inputs": [
                 {
-                    "name": "patients",
+                    "name": INPUT_NAME,
                     "shape": [1, len(FEATURE_NAMES)],
                     "datatype": "FP64",
                     "data": [float(patient[name]) for name in FEATURE_NAMES],

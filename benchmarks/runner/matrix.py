@@ -12,7 +12,8 @@ from benchmarks import servers
 
 # The routes a configuration is measured on: a scenario runs only where its route is listed.
 IO_ROUTE = "/patients/{id}/prediction"
-LAB_ROUTES = frozenset({"/predict", "/predict/batch", IO_ROUTE})
+V2_INFER = "/v2/models/diabetes/infer"  # the Open Inference Protocol's infer route
+LAB_ROUTES = frozenset({"/predict", "/predict/batch", IO_ROUTE, V2_INFER})
 PITFALL_ROUTES = frozenset(
     {
         "/pitfalls/patients/{id}/prediction/blocking-client",
@@ -23,7 +24,6 @@ PITFALL_ROUTES = frozenset(
 )
 FLASK_APP = "flask_app.wsgi:app"
 FASTAPI_APP = "fastapi_app.main:app"
-V2_INFER = "/v2/models/diabetes/infer"  # the Open Inference Protocol's infer route
 FLASK_SNIPPET = "benchmarks.lab.tutorial_snippets.flask_snippet:app"
 FASTAPI_SNIPPET = "benchmarks.lab.tutorial_snippets.fastapi_snippet:app"
 
