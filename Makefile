@@ -13,7 +13,7 @@ WORKERS ?= 1
 UVICORN_LIMITS := --timeout-keep-alive 5 --backlog 2048 --timeout-graceful-shutdown 10 \
 	--limit-concurrency 2048
 
-.PHONY: setup model peers run test bench bench-async reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
+.PHONY: setup model peers run reload test bench bench-async reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
 setup: $(STAMP)
 
@@ -32,8 +32,11 @@ $(STAMP): pyproject.toml
 $(MODEL): | $(STAMP)
 	$(BIN)/python -m shared_model.train
 
+# `make model ESTIMATOR=forest` trains the heavy one; auto picks by cross-validation.
+ESTIMATOR ?= auto
+
 model: $(STAMP)
-	$(BIN)/python -m shared_model.train
+	$(BIN)/python -m shared_model.train --estimator $(ESTIMATOR)
 
 # The model servers a user might deploy instead, in a virtualenv of their own: MLServer pins its
 # own FastAPI. They unpickle the lab's model.pkl, so they get the lab's scikit-learn and numpy.
@@ -53,6 +56,10 @@ $(PEERS_STAMP): $(STAMP)
 
 run: $(MODEL)
 	$(BIN)/python -m benchmarks.lab
+
+# After `make model`: the running lab's apps check the new model and swap it in, no request failed.
+reload: $(STAMP)
+	$(BIN)/python -m benchmarks.lab.reload
 
 test: $(MODEL) peers
 	$(BIN)/python -m pytest

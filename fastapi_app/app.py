@@ -38,11 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             served = ServedModel(predictor, settings)
             # Ready (/v2/health/ready) only once the model has answered; nothing waits on us yet.
             served.warm_up()
+            served.reloads.follow()  # `make reload`: a new model checked, then swapped in
             resources.push_async_callback(asyncio.to_thread, served.close)
             model_runner = ModelRunner(served, settings.model_threads)
             resources.push_async_callback(asyncio.to_thread, model_runner.threads.shutdown)
             state: dict[str, object] = {
-                "predictor": predictor,
                 "features": features,
                 "model_runner": model_runner,
             }

@@ -53,7 +53,8 @@ class ModelRunner:
 # The getters below are `async def` although they await nothing: FastAPI runs a plain `def`
 # dependency in its threadpool, a thread hop per dependency per request.
 async def get_predictor(request: Request) -> Predictor:
-    return request.state.predictor
+    # The model serving now: `make reload` may have swapped it since the lifespan began.
+    return request.state.model_runner.served.predictor
 
 
 async def get_features(request: Request) -> AsyncFeatureClient:

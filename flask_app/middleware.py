@@ -36,9 +36,12 @@ class LabMiddleware:
         self.json = app.json  # makes the 503 as jsonify would, without an app context
         self.limit = InFlightLimit(max_in_flight)
         self.log = access_logger()
+        self.model = app.extensions["model"]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
+        # `make reload`: watched from each worker's first request on (a thread dies at a fork).
+        self.model.reloads.follow()
         rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
         status = 500
 

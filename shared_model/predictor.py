@@ -54,6 +54,12 @@ class Predictor:
                 f"expects {card.sha256[:12]}... The file was changed or swapped after training; "
                 "refusing to unpickle it. Run `make model` to rebuild both files."
             )
+        if (names := tuple(f.name for f in card.features)) != FEATURE_NAMES:
+            raise ModelLoadError(
+                f"{model_path} was trained on the features {', '.join(names)}; the lab's "
+                f"contract sends {', '.join(FEATURE_NAMES)}, in that order. A model with other "
+                "features needs a new contract (shared_model/schemas.py), not a reload."
+            )
         trained_with = card.versions.get("scikit-learn")
         if trained_with != sklearn.__version__:
             raise ModelLoadError(

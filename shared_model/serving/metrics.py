@@ -39,7 +39,7 @@ PREDICTIONS = Histogram(
 # An info metric as a gauge: prometheus_client's Info does not work across processes.
 MODEL_INFO = Gauge(
     "model_info",
-    "The model being served (value is always 1)",
+    "The model being served: 1 while a process serves this version, 0 once it was replaced",
     ["model_version", "name"],
     multiprocess_mode="max",
 )
@@ -71,7 +71,10 @@ def observe_predictions(values: Sequence[float]) -> None:
         PREDICTIONS.observe(value)
 
 
-def set_model_info(model_version: str, name: str) -> None:
+def set_model_info(model_version: str, name: str, replaces: tuple[str, str] | None = None) -> None:
+    """This version is served now; `replaces`, the (version, name) it took over from."""
+    if replaces is not None:
+        MODEL_INFO.labels(*replaces).set(0)
     MODEL_INFO.labels(model_version, name).set(1)
 
 

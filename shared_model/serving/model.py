@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared_model.card import ModelCard
 from shared_model.predictor import Predictor
 from shared_model.schemas import EXAMPLE_PATIENT, BatchPredictResponse, Patient, PredictResponse
 from shared_model.serving.metrics import observe_predictions, set_model_info
 from shared_model.serving.microbatch import MicroBatcher
+from shared_model.serving.reloading import ModelReloader
 from shared_model.serving.settings import Settings
 
 
@@ -17,9 +19,10 @@ class ServedModel:
     batcher, a single answer comes from a model call shared with whatever arrived together."""
 
     def __init__(self, predictor: Predictor, settings: Settings) -> None:
+        # Replaced whole by swap(): an answer reads it once, so its version and prediction agree.
         self.predictor = predictor
-        self.card = predictor.card
-        self.model_version = predictor.model_version
+        # `make reload`: a new model checked beside this one, then swapped in (reloading.py).
+        self.reloads = ModelReloader(self, settings.model_path, settings.model_reload_poll_s)
         # Ready (the protocol's /v2/health/ready) once warm_up has run a prediction.
         self.ready = False
         self.batcher: MicroBatcher[Patient, PredictResponse] | None = None
@@ -31,6 +34,23 @@ class ServedModel:
                 max_queue=settings.microbatch_max_queue,
             )
         set_model_info(predictor.model_version, predictor.card.name)
+
+    @property
+    def card(self) -> ModelCard:
+        return self.predictor.card
+
+    @property
+    def model_version(self) -> str:
+        return self.predictor.model_version
+
+    def swap(self, predictor: Predictor) -> None:
+        """Answer with this (checked, warmed-up) model from now on; answers under way finish
+        with the one they started with."""
+        old = self.predictor
+        self.predictor = predictor
+        set_model_info(
+            predictor.model_version, predictor.card.name, (old.model_version, old.card.name)
+        )
 
     def warm_up(self) -> None:
         """One prediction before the first request (left out of the metrics), then ready: a
@@ -54,7 +74,9 @@ class ServedModel:
         return answer
 
     def close(self) -> None:
-        """Finish the batches under way and stop the batching thread, if there is one."""
+        """Stop watching for reloads; finish the batches under way and stop the batching
+        thread, if there is one."""
+        self.reloads.stop()
         if self.batcher is not None:
             self.batcher.close()
 

@@ -26,6 +26,12 @@ class Settings(BaseSettings):
         default=DEFAULT_MODEL_PATH,
         description="The pickled model; its card is model_card.json beside it.",
     )
+    # Each server process looks this often for `make reload`'s request beside the model file.
+    model_reload_poll_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between looks for a reload request (model.reload); 0: never.",
+    )
     max_batch_size: int = Field(default=1000, ge=1, description="Most instances in one batch.")
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Largest request body accepted; larger gets 413."
