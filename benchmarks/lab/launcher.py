@@ -120,8 +120,8 @@ def banner(running: list[servers.RunningServer]) -> str:
     ]
     lines += ["", f"Each server's output is in {LOGS}/ (NAME.log); the access lines, one per"]
     lines += [f"request, are there only: tail -f {LOGS}/fastapi.log {LOGS}/flask.log"]
-    lines += ["", "After `make model`, `make reload` (in another terminal) switches both apps to the"]
-    lines += ["new model with no failed request."]
+    lines += ["", "After `make model`, `make reload` (in another terminal) switches both apps"]
+    lines += ["to the new model with no failed request."]
     lines += ["", "Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
