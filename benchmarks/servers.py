@@ -123,6 +123,9 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        # Whatever the server left in its group (LitServe's worker processes outlive it).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         if self.echo is not None:  # the last lines reach the terminal and the log
             self.echo.join(timeout)
         self.returncode = self.process.returncode

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from benchmarks import servers
@@ -98,3 +99,25 @@ def test_an_entry_point_run_outside_the_venv_says_what_to_run_instead(module: st
     assert "Traceback" not in result.stderr
     assert "make setup" in result.stderr
     assert f".venv/bin/python -S -m {module} --help" in result.stderr
+
+
+# A stand-in server that leaves a child behind when it exits, as LitServe's workers do.
+PARENT_WITH_CHILD = (
+    "import http.server, subprocess, sys; "
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+    "print(child.pid, flush=True); "
+    "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)"
+    ".serve_forever()"
+)
+
+
+def test_stopping_a_server_leaves_nothing_of_its_group_running(tmp_path: Path) -> None:
+    port = servers.free_port()
+    argv = [sys.executable, "-c", PARENT_WITH_CHILD, str(port)]
+    log = tmp_path / "parent.log"
+    server = servers.start(servers.ServerSpec("parent", argv, port, ready_path="/"), log=log)
+    child = int(log.read_text().split()[0])
+    assert psutil.pid_exists(child)
+    server.stop()
+    psutil.wait_procs([psutil.Process(child)] if psutil.pid_exists(child) else [], timeout=5)
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
