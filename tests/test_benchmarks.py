@@ -540,3 +540,7 @@ def test_a_short_peers_run_serves_the_lab_model_from_each_model_server(
         assert int(row["requests"]) > 0 and row["failures"] == "0", row
     assert rows["peer-mlserver-1"]["scenario"] == "single-v2"
     assert rows["peer-litserve-1+batching"]["scenario"] == "single"
+    # The peers' own versions travel with the numbers, read from their virtualenv.
+    peers = json.loads((out / "meta.json").read_text())["peer_versions"]
+    assert peers["mlserver"] and peers["litserve"]
+    assert f"mlserver {peers['mlserver']}" in (out / "report.md").read_text()

@@ -67,6 +67,14 @@ def quietness_line(quiet: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def peers_line(peers: dict[str, str] | None, cells: list[dict[str, str]]) -> list[str]:
+    # Only a run that measured a model server names their versions (.venv-peers).
+    if not peers or not any(".venv-peers" in cell.get("server", "") for cell in cells):
+        return []
+    shown = ", ".join(f"{name} {version}" for name, version in peers.items())
+    return [f"- **Model servers** (in `.venv-peers`): {shown}."]
+
+
 def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
     machine, versions, git, profile = (
         meta["machine"],
@@ -92,6 +100,7 @@ def header(run_dir: Path, meta: dict[str, Any]) -> list[str]:
         f"Locust CPUs {plan['locust_cpus'] or 'any'}); BLAS/OpenMP threads capped at 1 per "
         "process.",
         f"- **Code**: git {git['revision'][:12]}{dirty}; {versions['python']}; {shown}.",
+        *peers_line(meta.get("peer_versions"), meta.get("cells", [])),
         f"- **Profile** `{profile['name']}`: warm-up {profile['warmup_s']:g} s, then a "
         f"{profile['measure_s']:g} s measured window per cell; N = {meta['workers_n']} "
         f"workers; {meta['locust_processes']} Locust process(es); batch size "

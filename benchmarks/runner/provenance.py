@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
@@ -13,7 +14,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks.servers import PYTHON, ROOT
+from benchmarks.servers import PEERS_PYTHON, PYTHON, ROOT
 
 # The distributions whose versions can move a result.
 PACKAGES = (
@@ -80,6 +81,28 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+# The model servers' own packages, read from .venv-peers (`make peers`), where they live.
+PEER_PACKAGES = ("mlserver", "mlserver-sklearn", "litserve", "fastapi", "uvicorn", "scikit-learn")
+PEER_VERSIONS = (
+    "import json, sys; from importlib import metadata as m; "
+    "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+)
+
+
+def peer_versions() -> dict[str, str]:
+    """The peers' versions, as their own interpreter sees them; empty without .venv-peers."""
+    if not Path(PEERS_PYTHON).exists():
+        return {}
+    result = subprocess.run(
+        [PEERS_PYTHON, "-c", PEER_VERSIONS, *PEER_PACKAGES],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return json.loads(result.stdout) if result.returncode == 0 else {}
 
 
 def git() -> dict[str, Any]:

@@ -334,6 +334,7 @@ def start_meta(options: RunOptions, served: dict[str, model_files.ModelFile]) ->
         "started_at": now(),
         "machine": provenance.machine(),
         "versions": provenance.versions(),
+        "peer_versions": provenance.peer_versions(),
         "git": provenance.git(),
         "profile": profile,
         "workers_n": options.workers,
