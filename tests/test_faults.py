@@ -216,6 +216,13 @@ def test_sigterm_lets_requests_in_flight_finish(
         time.sleep(SLOW_FEATURES_MS / 1000 / 3)  # all are now waiting on the feature service
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)  # the server has taken the signal; its requests are still in flight
+        # Shutting down, it is not ready: a new probe is refused or reset, never answered 200.
+        try:
+            probe: int | None = httpx.get(server.url + "/v2/health/ready", timeout=2).status_code
+        except httpx.TransportError:
+            probe = None
+        assert probe != 200
         for thread in threads:
             thread.join()
         code = server.process.wait(timeout=30)
