@@ -219,7 +219,7 @@ def test_a_cell_that_failed_or_did_not_run_has_no_answer(tmp_path: Path) -> None
     assert lesson_runs.ratio(80.0, None) is None
 
 
-@pytest.mark.parametrize("name", ["reference", "reference-async", "contract-pairs"])
+@pytest.mark.parametrize("name", ["reference", "reference-async", "contract-pairs", "peers"])
 def test_committed_runs_name_configurations_of_the_matrix(name: str) -> None:
     if not (lesson_runs.RESULTS / name / "results.csv").exists():
         pytest.skip(f"no committed run {name}")
