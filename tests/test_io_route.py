@@ -78,7 +78,9 @@ def app_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def io_client(app_name: str, model_dir: Path, feature_service: str) -> Iterator[httpx.Client]:
-    with app_client(app_name, settings_for(model_dir, feature_service)) as client:
+    # Answers, not time: a busy machine once stalled the feature service past the 1 s default.
+    settings = settings_for(model_dir, feature_service, feature_timeout_ms=10_000)
+    with app_client(app_name, settings) as client:
         yield client
 
 
@@ -180,7 +182,7 @@ def test_every_app_answers_the_io_route_identically(
 ) -> None:
     """Same status, same JSON, from every app: good ids, unknown ids, invalid ids, failures."""
     cases = [
-        (settings_for(model_dir, feature_service), PARITY_PATHS),
+        (settings_for(model_dir, feature_service, feature_timeout_ms=10_000), PARITY_PATHS),
         (settings_for(model_dir, broken_feature_service), ["1", "2", "3"]),
         (settings_for(model_dir, f"http://127.0.0.1:{servers.free_port()}"), ["0"]),
     ]
