@@ -133,7 +133,7 @@ class Shutdown:
 
     def __init__(self) -> None:
         self.signals: list[int] = []
-        self.groups: list[int] = []  # the servers' process groups, for a hurried stop
+        self.servers: list[servers.RunningServer] = []  # started so far, in order
 
     def install(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -154,14 +154,14 @@ class Shutdown:
 
     def watch(self, server: servers.RunningServer) -> None:
         """Count a server in, just started: killed at once if the stop was already hurried."""
-        self.groups.append(server.pid)
+        self.servers.append(server)
         if self.hurried:
             self.kill_all()
 
     def kill_all(self) -> None:
-        for group in self.groups:
+        for server in self.servers:  # each leads its own process group
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signal.SIGKILL)
+                os.killpg(server.pid, signal.SIGKILL)
 
 
 def main() -> int:
@@ -171,12 +171,11 @@ def main() -> int:
     if problems := check_ports(specs):
         print("\n".join(problems), file=sys.stderr)
         return 1
-    running: list[servers.RunningServer] = []
+    running = shutdown.servers
     try:
         for spec in specs:
             log = LOGS / f"{spec.name}.log"
             server = servers.launch(spec, log=log, prefix_output=True, log_only=is_access_line)
-            running.append(server)
             shutdown.watch(server)
             if not servers.wait_ready(server, 60, cancelled=lambda: shutdown.requested):
                 return 0

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from shared_model.card import ModelCard
 from shared_model.predictor import Predictor
-from shared_model.schemas import EXAMPLE_PATIENT, BatchPredictResponse, Patient, PredictResponse
+from shared_model.schemas import BatchPredictResponse, Patient, PredictResponse
 from shared_model.serving.metrics import observe_predictions, set_model_info
 from shared_model.serving.microbatch import MicroBatcher
-from shared_model.serving.reloading import ModelReloader
+from shared_model.serving.reloading import ModelReloader, warm_up
 from shared_model.serving.settings import Settings
 
 
@@ -55,7 +55,7 @@ class ServedModel:
     def warm_up(self) -> None:
         """One prediction before the first request (left out of the metrics), then ready: a
         model that loads but cannot predict never tells an orchestrator it is ready."""
-        self.predictor.predictions_with_warnings([Patient.model_validate(EXAMPLE_PATIENT)])
+        warm_up(self.predictor)
         self.ready = True
 
     def response_for(self, patient: Patient) -> PredictResponse:

@@ -39,15 +39,23 @@ def checked_model(model_path: Path) -> Predictor:
     """The model on disk, loaded and warmed up beside the one serving, or ModelLoadError saying
     why it cannot serve: missing, tampered, another scikit-learn, other features, no answer."""
     predictor = Predictor.load(model_path)
+    warm_up(predictor)
+    return predictor
+
+
+def warm_up(predictor: Predictor) -> None:
+    """One prediction for the example patient, or ModelLoadError: a model that loads but cannot
+    answer is never served (at start-up, nor by a reload)."""
     try:
         predictions, _ = predictor.predictions_with_warnings(
             [Patient.model_validate(EXAMPLE_PATIENT)]
         )
-    except Exception as exc:  # any estimator error: this file cannot answer the contract
-        raise ModelLoadError(f"{model_path} failed its warm-up prediction: {exc!r}") from exc
+    except Exception as exc:  # any estimator error: this model cannot answer the contract
+        raise ModelLoadError(
+            f"{predictor.card.name} failed its warm-up prediction: {exc!r}"
+        ) from exc
     if len(predictions) != 1 or not math.isfinite(predictions[0]):
-        raise ModelLoadError(f"{model_path} answered its warm-up with {predictions!r}")
-    return predictor
+        raise ModelLoadError(f"{predictor.card.name} answered its warm-up with {predictions!r}")
 
 
 def say(message: str) -> None:
