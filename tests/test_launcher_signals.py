@@ -133,3 +133,45 @@ def test_the_launcher_stops_everything_on_any_signal_at_any_moment(
         finally:
             launcher.kill_everything()
     assert not failures, "\n".join(failures)
+
+
+def test_the_launcher_stops_everything_when_its_output_is_gone(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    # `make run | tee log`: Ctrl-C ends tee too, and the launcher's next print meets a closed pipe.
+    read_end, write_end = os.pipe()
+    mark = uuid.uuid4().hex
+    ports = {name: servers.free_port() for name in PORT_NAMES}
+    env = {
+        **os.environ,
+        **{name: str(port) for name, port in ports.items()},
+        "MODEL_PATH": str(model_dir / "model.pkl"),
+        "LAB_LOGS": str(tmp_path / "logs"),
+        "LAB_SIGNAL_TRIAL": mark,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.lab"],
+        env=env,
+        stdout=write_end,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    os.close(write_end)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 60
+        while BANNER.encode() not in seen and time.monotonic() < deadline:
+            seen += os.read(read_end, 65536)
+        assert BANNER.encode() in seen, seen.decode(errors="replace")[-2000:]
+        os.close(read_end)  # the reader is gone
+        process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_WITHIN_S
+        while (process.poll() is None or marked(mark)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [" ".join(p.cmdline()[:4]) for p in marked(mark)]
+        assert process.poll() is not None and not left, f"still running: {left}"
+    finally:
+        for leftover in marked(mark):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover.kill()
+        process.wait(10)

@@ -192,6 +192,9 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 1
     finally:
-        print("\nStopping ... (Ctrl-C again stops at once)", flush=True)
+        # The terminal may be gone (`make run | tee` loses tee to the same Ctrl-C): stop anyway.
+        with contextlib.suppress(OSError):
+            print("\nStopping ... (Ctrl-C again stops at once)", flush=True)
         servers.stop_all(running)
-        print("Stopped.", flush=True)
+        with contextlib.suppress(OSError):
+            print("Stopped.", flush=True)
