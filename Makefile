@@ -13,7 +13,7 @@ WORKERS ?= 1
 UVICORN_LIMITS := --timeout-keep-alive 5 --backlog 2048 --timeout-graceful-shutdown 10 \
 	--limit-concurrency 2048
 
-.PHONY: setup model peers run reload test bench bench-async bench-peers reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
+.PHONY: setup model peers run reload test bench bench-async bench-peers bench-reload reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
 setup: $(STAMP)
 
@@ -74,12 +74,18 @@ bench-async: $(MODEL)
 bench-peers: $(MODEL) peers
 	$(BIN)/python -m benchmarks run --profile peers
 
+# A new model while serving, three ways (stop and start, the server's own reload, the lab's),
+# under a steady load, 3 interleaved rounds: about 18 minutes.
+bench-reload: $(MODEL)
+	$(BIN)/python -m benchmarks.reloads run
+
 # The runs the docs and lessons quote, redone on the code as it is: 3 rounds each, about
 # 3 h on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
 reference: $(MODEL) peers
 	$(BIN)/python -m benchmarks run --profile async --repeat 3 --output benchmarks/results/reference-async
 	$(BIN)/python -m benchmarks run --profile pairs --output benchmarks/results/contract-pairs
 	$(BIN)/python -m benchmarks run --profile peers --output benchmarks/results/peers
+	$(BIN)/python -m benchmarks.reloads run --output benchmarks/results/reloads
 	$(BIN)/python -m benchmarks run --profile full --repeat 3 --output benchmarks/results/reference
 
 notebooks: $(MODEL)
