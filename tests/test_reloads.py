@@ -89,3 +89,11 @@ def test_a_short_run_sees_a_restart_drop_requests_and_the_lab_reload_drop_none(
     assert (folder / "plots" / "timeline.png").stat().st_size > 10_000
     answers = timeline.load_answers(folder / "cells" / "r1-fastapi-lab" / "answers.csv.gz")
     assert len(answers) == lab["requests"]
+
+
+def test_both_versions_answer_from_the_first_new_answer_to_the_last_old_one() -> None:
+    # Two workers, switched half a second apart: for that half second, both versions answer.
+    answers = [Answer(-1.0, 5, OLD), Answer(0.1, 5, NEW), Answer(0.6, 5, OLD), Answer(0.7, 5, NEW)]
+    assert timeline.both_versions_s(answers, NEW) == pytest.approx(0.5)
+    assert timeline.both_versions_s([Answer(0.1, 5, OLD), Answer(0.5, 5, NEW)], NEW) == 0.0
+    assert timeline.both_versions_s([Answer(0.1, 5, OLD), Answer(0.5, 5, FAILED)], NEW) == 0.0

@@ -25,6 +25,8 @@ APP_TITLES = {
     "fastapi": "FastAPI on Uvicorn (2 workers)",
 }
 PLOTTED_ROUND = 1
+# The committed run the lesson and its notebook read (`make reference` writes it again).
+COMMITTED = Path(__file__).resolve().parents[1] / "results" / "reloads"
 COLOURS = {"old": "#9e9e9e", "new": "#1f77b4", timeline.FAILED: "#d62728"}
 
 Cell = dict[str, Any]
@@ -86,8 +88,9 @@ def table(cells: Sequence[Cell], app: str) -> list[str]:
         f"### {APP_TITLES[app]}",
         "",
         "| way | failed requests | p99 before (ms) | p99 during (ms) | during / before "
-        "| all answers new after (s) | memory before -> peak (MiB PSS) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| all answers new after (s) | both versions answered for (s) "
+        "| memory before -> peak (MiB PSS) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for way in (w for w in ways_in(cells) if w.app == app):
         rounds = rounds_of(cells, way)
@@ -100,6 +103,7 @@ def table(cells: Sequence[Cell], app: str) -> list[str]:
             f"| {shown([c['p99_during_ms'] for c in rounds], lambda v: f'{v:.0f}')} "
             f"| {shown([ratio(c) for c in rounds], lambda v: f'{v:.1f}x')} "
             f"| {shown([c['switched_s'] for c in rounds], lambda v: f'{v:.1f}')} "
+            f"| {shown([c['both_versions_s'] for c in rounds], lambda v: f'{v:.1f}')} "
             f"| {memory} -> {peak} |"
         )
     return [*lines, ""]
@@ -164,8 +168,10 @@ def header(meta: dict[str, Any]) -> list[str]:
         "switch until one second after the last answer that did not carry the new version, and "
         f"at least {timeline.MIN_DURING_S:g} s. p99 counts answered requests; failed ones are "
         'counted apart. "All answers new after": seconds from the switch until every request '
-        'carried the new version ("never": none did within the run). Memory: the server\'s '
-        "processes' PSS together, sampled every 0.25 s: the median before, the highest during.",
+        'carried the new version ("never": none did within the run). "Both versions answered '
+        'for": from the first request the new model answered to the last the old one did. '
+        "Memory: the server's processes' PSS together, sampled every 0.25 s: the median "
+        "before, the highest during.",
     ]
 
 
@@ -208,7 +214,8 @@ def write(folder: Path) -> Path:
 
 def write_csv(path: Path, cells: Sequence[Cell]) -> None:
     columns = ["round", "way", "requests", "failures", "p50_before_ms", "p99_before_ms",
-               "p50_during_ms", "p99_during_ms", "during_s", "switched_s", "pss_before_mib",
+               "p50_during_ms", "p99_during_ms", "during_s", "switched_s", "both_versions_s",
+               "pss_before_mib",
                "pss_peak_mib", "other_on_server_core_pct", "generator_saturated"]  # fmt: skip
     with path.open("w", newline="") as file:
         writer = csv.DictWriter(file, columns, extrasaction="ignore")
@@ -222,7 +229,14 @@ def cell_dir(folder: Path, cell: Cell) -> Path:
 
 
 def timeline_plot(folder: Path, meta: dict[str, Any], cells: Sequence[Cell], path: Path) -> None:
-    plotted = [c for c in cells if c["round"] == PLOTTED_ROUND]
+    timeline_figure(folder, meta, cells, PLOTTED_ROUND).savefig(path, dpi=90)
+
+
+def timeline_figure(
+    folder: Path, meta: dict[str, Any], cells: Sequence[Cell], round_: int
+) -> Figure:
+    """One panel per app and way: requests by start time and version, and p99, for one round."""
+    plotted = [c for c in cells if c["round"] == round_]
     names = [w.name for w in WAYS if any(c["way"] == w.key for c in plotted)]
     names = list(dict.fromkeys(names))
     fig = Figure(figsize=(12, 2.6 * len(names) + 0.8), layout="constrained")
@@ -235,13 +249,14 @@ def timeline_plot(folder: Path, meta: dict[str, Any], cells: Sequence[Cell], pat
             if cell is None:
                 ax.set_axis_off()
                 continue
-            way = next(w for w in WAYS if w.key == cell["way"])
             answers = timeline.load_answers(cell_dir(folder, cell) / "answers.csv.gz")
-            draw_cell(ax, answers, new, f"{APP_TITLES[app]}: {way.title}")
+            draw_cell(ax, answers, new, f"{APP_TITLES[app]}: {way_of(cell).title}")
     for ax in axes[-1]:
         ax.set_xlabel("seconds from the switch")
-    fig.suptitle(f"Answers per second by model version, and p99 latency (round {PLOTTED_ROUND})")
-    fig.savefig(path, dpi=90)
+    fig.suptitle(
+        f"Requests per second by the model version that answered, and p99 (round {round_})"
+    )
+    return fig
 
 
 def draw_cell(ax: Any, answers: Sequence[timeline.Answer], new: str, title: str) -> None:
@@ -264,7 +279,7 @@ def draw_cell(ax: Any, answers: Sequence[timeline.Answer], new: str, title: str)
     ax.bar(times, failed, width, bottom=bottoms, align="edge", color=COLOURS[timeline.FAILED],
            label="failed")  # fmt: skip
     ax.axvline(0, color="black", linewidth=0.8, linestyle=":")
-    ax.set_ylabel("answers / s")
+    ax.set_ylabel("requests / s, by start")
     ax.set_title(title, fontsize=10)
     latency = ax.twinx()
     latency.plot([b.t + width / 2 for b in steps], [b.p99_ms for b in steps], color="black",
@@ -280,16 +295,24 @@ def memory_plot(folder: Path, cells: Sequence[Cell], path: Path) -> None:
     fig = Figure(figsize=(12, 3.6), layout="constrained")
     axes = fig.subplots(1, len(APPS), sharey=True)
     for ax, app in zip(axes, APPS, strict=True):
-        for cell in (c for c in cells if c["round"] == PLOTTED_ROUND and c["way"].startswith(app)):
-            way = next(w for w in WAYS if w.key == cell["way"])
-            with (cell_dir(folder, cell) / "memory.csv").open(newline="") as file:
-                points = [(float(r["t_s"]), float(r["pss_mib"])) for r in csv.DictReader(file)]
-            if points:
-                ax.plot(*zip(*points, strict=True), label=way.title)
-        ax.axvline(0, color="black", linewidth=0.8, linestyle=":")
-        ax.set_title(APP_TITLES[app], fontsize=10)
-        ax.set_xlabel("seconds from the switch")
-        ax.legend(fontsize=7)
+        draw_memory(ax, folder, cells, app, PLOTTED_ROUND)
     axes[0].set_ylabel("server's PSS, MiB")
     fig.suptitle(f"The server's memory (all its processes) over time (round {PLOTTED_ROUND})")
     fig.savefig(path, dpi=90)
+
+
+def draw_memory(ax: Any, folder: Path, cells: Sequence[Cell], app: str, round_: int) -> None:
+    """One line per way: the PSS of all the server's processes, from the switch's point of view."""
+    for cell in (c for c in cells if c["round"] == round_ and c["way"].startswith(f"{app}/")):
+        with (cell_dir(folder, cell) / "memory.csv").open(newline="") as file:
+            points = [(float(r["t_s"]), float(r["pss_mib"])) for r in csv.DictReader(file)]
+        if points:
+            ax.plot(*zip(*points, strict=True), label=way_of(cell).title)
+    ax.axvline(0, color="black", linewidth=0.8, linestyle=":")
+    ax.set_title(APP_TITLES[app], fontsize=10)
+    ax.set_xlabel("seconds from the switch")
+    ax.legend(fontsize=7)
+
+
+def way_of(cell: Cell) -> Way:
+    return next(way for way in WAYS if way.key == cell["way"])

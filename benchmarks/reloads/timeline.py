@@ -100,6 +100,17 @@ def switched_s(answers: Sequence[Answer], new: str) -> float | None:
     return max(others, default=0.0)
 
 
+def both_versions_s(answers: Sequence[Answer], new: str) -> float:
+    """Seconds after the switch during which both versions answered: from the first request
+    the new model answered to the last one the old model answered (0 if they never overlap)."""
+    after = [a for a in answers if a.t >= 0 and a.version != FAILED]
+    first_new = min((a.t for a in after if a.version == new), default=None)
+    last_old = max((a.t for a in after if a.version != new), default=None)
+    if first_new is None or last_old is None:
+        return 0.0
+    return max(0.0, last_old - first_new)
+
+
 @dataclass(frozen=True)
 class Summary:
     requests: int
@@ -107,6 +118,7 @@ class Summary:
     errors: dict[str, int]
     versions_after: dict[str, int]  # answers started after the switch, by version
     switched_s: float | None
+    both_versions_s: float
     during_s: float  # the length of the switch window
     p50_before_ms: float | None
     p99_before_ms: float | None
@@ -139,6 +151,7 @@ def summarize(
         errors=dict(Counter(a.error for a in failed)),
         versions_after=dict(Counter(a.version for a in answers if a.t >= 0)),
         switched_s=switched,
+        both_versions_s=both_versions_s(answers, new),
         during_s=during_s,
         p50_before_ms=percentile(before, 50),
         p99_before_ms=percentile(before, 99),
