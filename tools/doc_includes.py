@@ -9,7 +9,10 @@ and ``<!-- end table -->``: the rows of RUN_FOLDER/results.csv (each cell's medi
 whose KEY is one of the VALUEs, in the order the VALUEs are given, showing the COLUMNs, with a
 line naming the run. Measure again, `make docs`, and every page shows the new run.
 
-This module refreshes both kinds of block; a test fails when a page is out of date.
+A reload run's table (benchmarks/reloads) is marked with ``<!-- reloads: RUN_FOLDER APP -->``
+and ``<!-- end reloads -->``: every way measured for APP (flask or fastapi), each round shown.
+
+This module refreshes every kind of block; a test fails when a page is out of date.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ MARKER = re.compile(
 )
 TABLE = re.compile(
     r"(?P<open><!-- table: (?P<spec>[^\n]+?) -->\n)(?P<body>.*?)(?P<close><!-- end table -->)",
+    re.DOTALL,
+)
+RELOADS = re.compile(
+    r"(?P<open><!-- reloads: (?P<run>[^ ]+) (?P<app>\w+) -->\n)"
+    r"(?P<body>.*?)(?P<close><!-- end reloads -->)",
     re.DOTALL,
 )
 # A column's heading and its decimals; columns not named here are shown as they are.
@@ -113,6 +121,21 @@ def provenance(run: str, rows: list[Row]) -> str:
     )
 
 
+def reloads_table(run: str, app: str) -> str:
+    """The reload run's table for one app, as its report shows it, and the run it comes from."""
+    from benchmarks.reloads import report  # matplotlib's import, only for pages that need it
+
+    meta, cells = report.load(ROOT / run)
+    rows = report.table(cells, app)[2:-1]  # without the report's heading
+    machine = meta["machine"]
+    rounds = meta["options"]["rounds"]
+    return "\n".join(rows) + (
+        f"\n\n<sub>`{run}`, {meta['started_at'][:10]}: {machine['cpu_model']}, "
+        f"{machine['logical_cpus']} CPUs, {meta['cpu_plan']['note']}; each cell the median of "
+        f"{rounds} rounds, then each round.</sub>\n"
+    )
+
+
 def render(page: str) -> str:
     def replace(match: re.Match[str]) -> str:
         code = source_of(match["target"])
@@ -122,7 +145,10 @@ def render(page: str) -> str:
     def replace_table(match: re.Match[str]) -> str:
         return f"{match['open']}{table_of(match['spec'])}{match['close']}"
 
-    return TABLE.sub(replace_table, MARKER.sub(replace, page))
+    def replace_reloads(match: re.Match[str]) -> str:
+        return f"{match['open']}{reloads_table(match['run'], match['app'])}{match['close']}"
+
+    return RELOADS.sub(replace_reloads, TABLE.sub(replace_table, MARKER.sub(replace, page)))
 
 
 def pages() -> list[Path]:

@@ -233,13 +233,20 @@ def timeline_plot(folder: Path, meta: dict[str, Any], cells: Sequence[Cell], pat
 
 
 def timeline_figure(
-    folder: Path, meta: dict[str, Any], cells: Sequence[Cell], round_: int
+    folder: Path,
+    meta: dict[str, Any],
+    cells: Sequence[Cell],
+    round_: int,
+    fig: Figure | None = None,
 ) -> Figure:
-    """One panel per app and way: requests by start time and version, and p99, for one round."""
+    """One panel per app and way: requests by start time and version, and p99, for one round;
+    drawn on `fig` if given (a notebook's pyplot figure, so that it shows)."""
     plotted = [c for c in cells if c["round"] == round_]
     names = [w.name for w in WAYS if any(c["way"] == w.key for c in plotted)]
     names = list(dict.fromkeys(names))
-    fig = Figure(figsize=(12, 2.6 * len(names) + 0.8), layout="constrained")
+    fig = fig or Figure(layout="constrained")
+    handles: list[Any] = []
+    fig.set_size_inches(12, 2.6 * len(names) + 0.8)
     axes = fig.subplots(len(names), len(APPS), sharex=True, squeeze=False)
     new = meta["models"]["new"]
     for col, app in enumerate(APPS):
@@ -250,16 +257,18 @@ def timeline_figure(
                 ax.set_axis_off()
                 continue
             answers = timeline.load_answers(cell_dir(folder, cell) / "answers.csv.gz")
-            draw_cell(ax, answers, new, f"{APP_TITLES[app]}: {way_of(cell).title}")
+            handles = draw_cell(ax, answers, new, f"{APP_TITLES[app]}: {way_of(cell).title}")
     for ax in axes[-1]:
         ax.set_xlabel("seconds from the switch")
     fig.suptitle(
         f"Requests per second by the model version that answered, and p99 (round {round_})"
     )
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     return fig
 
 
-def draw_cell(ax: Any, answers: Sequence[timeline.Answer], new: str, title: str) -> None:
+def draw_cell(ax: Any, answers: Sequence[timeline.Answer], new: str, title: str) -> list[Any]:
+    """One way's panel; returns what the figure's legend names."""
     steps = timeline.bins(answers)
     times = [b.t for b in steps]
     per_s = 1 / timeline.BIN_S
@@ -286,9 +295,7 @@ def draw_cell(ax: Any, answers: Sequence[timeline.Answer], new: str, title: str)
                  linewidth=1, label="p99 (ms)")  # fmt: skip
     latency.set_yscale("log")
     latency.set_ylabel("p99 ms (log)")
-    handles, labels = ax.get_legend_handles_labels()
-    extra, extra_labels = latency.get_legend_handles_labels()
-    ax.legend(handles + extra, labels + extra_labels, loc="lower left", fontsize=7)
+    return [*ax.get_legend_handles_labels()[0], *latency.get_legend_handles_labels()[0]]
 
 
 def memory_plot(folder: Path, cells: Sequence[Cell], path: Path) -> None:
