@@ -9,6 +9,7 @@ model under load (`run`), or draw a run's report again (`report`).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         output=output, rounds=args.rounds, ways=ways, users=args.users,
         rate_per_user=args.rate_per_user, after_s=args.after,
     )  # fmt: skip
+    # A SIGTERM (kill, a closed terminal) unwinds like Ctrl-C: the cell stops its server and Locust.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     folder = run.run(options)
     print(report.write(folder))
     return 0
