@@ -8,7 +8,8 @@ import json
 
 import yaml
 
-from benchmarks.servers import ROOT, UVICORN_LIMITS
+from benchmarks.servers import ROOT
+from shared_model.serving import commands
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 
@@ -20,10 +21,11 @@ def dockerfile_instruction(keyword: str) -> str:
     return lines[-1].removeprefix(keyword + " ").strip()
 
 
-def test_the_image_s_default_command_is_uvicorn_with_the_lab_s_limits() -> None:
+def test_the_image_s_default_command_is_the_fastapi_app_on_all_interfaces() -> None:
     command = json.loads(dockerfile_instruction("CMD"))
-    assert command[:2] == ["uvicorn", "fastapi_app.main:app"]
-    assert " ".join(UVICORN_LIMITS) in " ".join(command)
+    assert command == ["python", "-m", commands.__name__, "fastapi"]
+    # Inside a container loopback is the container's own: the image's HOST opens the server.
+    assert "HOST=0.0.0.0" in dockerfile_instruction("ENV").split()
 
 
 def test_the_image_runs_as_an_unprivileged_user_with_a_health_check() -> None:

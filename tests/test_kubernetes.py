@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from shared_model.serving import commands
 from shared_model.serving.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ def gunicorn_graceful_timeout() -> int:
 def graceful_timeout(app: str) -> int:
     """How long the app's server lets requests in flight finish after SIGTERM, in seconds."""
     if app == "fastapi":
-        return int(option(container("fastapi")["command"], "--timeout-graceful-shutdown"))
+        return int(option(list(commands.UVICORN_LIMITS), "--timeout-graceful-shutdown"))
     return gunicorn_graceful_timeout()
 
 
