@@ -24,8 +24,8 @@ import pytest
 
 from benchmarks.servers import ROOT, free_port
 from shared_model.schemas import EXAMPLE_PATIENT
-from tools.docker_base import base_image, can_build_base
-from tools.docker_engine import Engine, EngineUnavailable, docker_engine, run
+from tools.docker_base import build_lab_images
+from tools.docker_engine import Engine, EngineUnavailable, docker_engine, may_set_up_engine, run
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
@@ -90,18 +90,6 @@ class Stack:
         return {addr for addr, row in self.balanced()[app].items() if row["status"] == "UP"}
 
 
-def may_set_up_engine() -> bool:
-    return os.environ.get("CI") == "true" or os.environ.get("LAB_DOCKER") == "1"
-
-
-def build_images() -> None:
-    """The Dockerfiles as students build them; only BASE_IMAGE differs where no registry is."""
-    build_args = ["--build-arg", f"BASE_IMAGE={base_image()}"] if can_build_base() else []
-    run(["docker", "build", *build_args, "-t", IMAGE, str(ROOT)], timeout=BUILD_TIMEOUT_S)
-    balancer = str(ROOT / "deploy" / "balancer")
-    run(["docker", "build", *build_args, "-t", BALANCER_IMAGE, balancer], timeout=BUILD_TIMEOUT_S)
-
-
 def wait_until_answering(stack: Stack) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     for service, url in stack.urls.items():
@@ -137,7 +125,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             engine = cleanup.enter_context(docker_engine(may_set_up_engine(), log_dir))
         except EngineUnavailable as reason:
             pytest.skip(str(reason))
-        build_images()
+        build_lab_images(IMAGE, BALANCER_IMAGE, BUILD_TIMEOUT_S)
         ports = {service: free_port() for service in PORT_VARIABLES}
         env = {**os.environ, "LAB_IMAGE": IMAGE, "BALANCER_IMAGE": BALANCER_IMAGE}
         env.update({PORT_VARIABLES[service]: str(port) for service, port in ports.items()})
@@ -230,6 +218,10 @@ def swarm(locust: str, host: str, users: int, run_time: str) -> dict:
     started = httpx.post(locust + "/swarm", data=form, timeout=10).json()
     assert started["success"], started
     deadline = time.monotonic() + 60
+    # The state changes a moment after the answer: a swarm before this one left it "stopped".
+    while httpx.get(locust + "/stats/requests", timeout=5).json()["state"] in ("ready", "stopped"):
+        assert time.monotonic() < deadline, "the swarm never started"
+        time.sleep(0.2)
     while (stats := httpx.get(locust + "/stats/requests", timeout=5).json())["state"] != "stopped":
         assert time.monotonic() < deadline, f"the swarm did not stop: {stats['state']}"
         time.sleep(1)
