@@ -42,10 +42,9 @@ EXPOSE 8000 5001 8100 8089 5557
 # Healthy once HEALTH_URL answers; each compose service points it at its own port.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['HEALTH_URL'], timeout=2)"]
-# The FastAPI app with the lab's Uvicorn limits (benchmarks/servers.py's UVICORN_LIMITS).
-CMD ["uvicorn", "fastapi_app.main:app", "--host", "0.0.0.0", "--port", "8000", \
-     "--timeout-keep-alive", "5", "--backlog", "2048", "--timeout-graceful-shutdown", "10", \
-     "--limit-concurrency", "2048", "--no-access-log"]
+# The FastAPI app on Uvicorn, port 8000, as defined once in shared_model/serving/commands.py:
+# it prints the command, then becomes it (exec), so Uvicorn gets the signals as PID 1.
+CMD ["python", "-m", "shared_model.serving.commands", "fastapi"]
 USER lab
 WORKDIR /lab
 # Owned by root and read-only to `lab`: the servers cannot change their own code or model.

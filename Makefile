@@ -9,9 +9,9 @@ MODEL  := shared_model/model.pkl
 # `WORKERS=2 make serve-flask` and `WORKERS=2 make serve-fastapi` compare like for like.
 WORKERS ?= 1
 
-# Uvicorn's limits, as benchmarks/servers.py's UVICORN_LIMITS (a test keeps them alike).
-UVICORN_LIMITS := --timeout-keep-alive 5 --backlog 2048 --timeout-graceful-shutdown 10 \
-	--limit-concurrency 2048
+# Each server's command is defined once, in shared_model/serving/commands.py: it prints the
+# command, then runs it. The image, compose and the Kubernetes manifests start servers the same way.
+SERVE := $(BIN)/python -m shared_model.serving.commands
 
 .PHONY: setup model peers run reload test bench bench-async bench-peers bench-reload reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
@@ -106,18 +106,18 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Several Uvicorn workers share one metrics folder, so any worker's /metrics sums them all
-# (Gunicorn's config does this for Flask; benchmarks/servers.py for the runner's servers).
+# Uvicorn with the lab's limits on HOST (127.0.0.1) and FASTAPI_PORT (8000); with several
+# workers, one metrics folder for all, so any worker's /metrics sums them (as under Gunicorn).
 serve-fastapi: $(MODEL)
-	$(if $(filter-out 1,$(WORKERS)),PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$$(mktemp -d)}) $(BIN)/uvicorn fastapi_app.main:app --host $${HOST:-127.0.0.1} --port $${FASTAPI_PORT:-8000} \
-		--workers $(WORKERS) $(UVICORN_LIMITS) --no-access-log
+	$(SERVE) fastapi --workers $(WORKERS)
 
+# Gunicorn with flask_app/gunicorn.conf.py: HOST, FLASK_PORT (5001).
 serve-flask: $(MODEL)
-	$(BIN)/gunicorn -c flask_app/gunicorn.conf.py --workers $(WORKERS) flask_app.wsgi:app
+	$(SERVE) flask --workers $(WORKERS)
 
 # The feature service the I/O route calls: FEATURES_PORT (8100), FEATURE_LATENCY_MS (50).
 serve-features: $(STAMP)
-	$(BIN)/python -m benchmarks.lab.feature_service
+	$(SERVE) features
 
 locust: $(STAMP)
 	$(BIN)/locust -f benchmarks/locustfile.py --web-host 127.0.0.1

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import IO
 import httpx
 import psutil
 
-from benchmarks.runner.measure import tree
+from shared_model.serving import commands
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -52,27 +51,21 @@ class ServerSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
-# Uvicorn's limits wherever the lab starts it; the Makefile repeats them, a test keeps them alike.
-UVICORN_LIMITS = (
-    # An idle keep-alive connection is closed after 5 s (Uvicorn's default, now visible).
-    "--timeout-keep-alive", "5",
-    # Connections the kernel queues before Uvicorn accepts them (the default, now visible).
-    "--backlog", "2048",
-    # On SIGTERM, 10 s for requests in flight, as Gunicorn's graceful_timeout (Uvicorn: forever).
-    "--timeout-graceful-shutdown", "10",
-    # A backstop above MAX_IN_FLIGHT; it counts open connections, idle keep-alive ones too.
-    "--limit-concurrency", "2048",
-)  # fmt: skip
-
-
 def feature_service(
     port: int, latency_ms: float | None = None, extra_env: dict[str, str] | None = None
 ) -> ServerSpec:
     """The feature service the I/O route calls; latency_ms None keeps FEATURE_LATENCY_MS (50)."""
-    argv = [PYTHON, "-m", "benchmarks.lab.feature_service", "--port", str(port)]
-    if latency_ms is not None:
-        argv += ["--latency-ms", str(latency_ms)]
+    argv = commands.feature_service(port, latency_ms)
     return ServerSpec("features", argv, port, dict(extra_env or {}))
+
+
+def tree(root_pid: int) -> list[psutil.Process]:
+    """The root process and all its descendants alive now."""
+    try:
+        root = psutil.Process(root_pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def port_is_free(port: int) -> bool:
@@ -299,13 +292,14 @@ def available_cpus() -> Sequence[int]:
     return list(range(os.cpu_count() or 1))
 
 
-# One set of launchers for `make run`, the runner and the tests, each returning its command.
+# One set of launchers for `make run`, the runner and the tests, each returning its command:
+# the servers' command lines come from shared_model/serving/commands.py, as everywhere else.
 
 GUNICORN_BENCH_CONFIG = "benchmarks/gunicorn_bench.conf.py"
 # The apps' own JSON access line per request: off in benchmark cells, on where a person reads it.
 BENCH_ENV = {"ACCESS_LOG": "0"}
-FLASK_APP = "flask_app.wsgi:app"
-FASTAPI_APP = "fastapi_app.main:app"
+FLASK_APP = commands.FLASK_APP
+FASTAPI_APP = commands.FASTAPI_APP
 
 
 def gunicorn(
@@ -320,13 +314,12 @@ def gunicorn(
     access_log: bool = False,
 ) -> ServerSpec:
     """Gunicorn with the Flask app's settings (via the bench config) and these knobs."""
-    argv = [PYTHON, "-m", "gunicorn", "-c", GUNICORN_BENCH_CONFIG, "--bind", f"127.0.0.1:{port}"]
-    argv += ["--worker-class", worker_class, "--workers", str(workers)]
-    if threads > 1:
-        argv += ["--threads", str(threads)]
+    argv = commands.gunicorn(
+        app, GUNICORN_BENCH_CONFIG, f"127.0.0.1:{port}", workers, worker_class, threads
+    )
     quiet = {} if access_log else BENCH_ENV
     env = {"GUNICORN_PRELOAD": "1" if preload else "0", **quiet, **(extra_env or {})}
-    return ServerSpec(name, [*argv, app], port, env)
+    return ServerSpec(name, argv, port, env)
 
 
 def uvicorn(
@@ -339,8 +332,7 @@ def uvicorn(
 ) -> ServerSpec:
     """Uvicorn with the lab's limits, without its own access log (the apps write theirs);
     with workers > 1 it spawns them (nothing is shared)."""
-    argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--workers", str(workers), *UVICORN_LIMITS, "--no-access-log"]
+    argv = commands.uvicorn(app, "127.0.0.1", port, workers)
     quiet = {} if access_log else BENCH_ENV
     return ServerSpec(name, argv, port, {**quiet, **(extra_env or {})})
 
@@ -393,7 +385,5 @@ def fastapi_uvicorn(
 ) -> ServerSpec:
     """The FastAPI app as `make run` and the tests start it: Uvicorn, its access lines on."""
     env = dict(extra_env or {})
-    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
-        # uvicorn --workers spawns processes that share nothing: one metrics folder for all.
-        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+    env.update(commands.uvicorn_env(workers, env))
     return uvicorn(FASTAPI_APP, port, workers, name="fastapi", extra_env=env, access_log=True)

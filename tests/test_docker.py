@@ -1,4 +1,5 @@
-"""The lab as students run it in Docker: the image built, compose.yaml up, every service answering.
+"""The lab as students run it in Docker: the images built, compose.yaml up with two replicas of
+each app behind the balancer, every service answering.
 
 Runs where a Docker engine answers; `make docker-test` and CI=true install and start one when
 none does (as root), and then a failure to set it up fails the test instead of skipping it.
@@ -7,10 +8,14 @@ Everything is reached over 127.0.0.1, through the ports compose.yaml publishes.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -19,23 +24,32 @@ import pytest
 
 from benchmarks.servers import ROOT, free_port
 from shared_model.schemas import EXAMPLE_PATIENT
-from tools.docker_base import base_image, can_build_base
-from tools.docker_engine import Engine, EngineUnavailable, docker_engine, run
+from tools.docker_base import build_lab_images
+from tools.docker_engine import Engine, EngineUnavailable, docker_engine, may_set_up_engine, run
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
 IMAGE = "ml-serving-lab:docker-test"
+BALANCER_IMAGE = "ml-serving-lab-balancer:docker-test"
 PROJECT = "ml-serving-lab-test"  # its own Compose project: a student's own stack is left alone
 BUILD_TIMEOUT_S = 1200
 READY_TIMEOUT_S = 120
-# Each service's published port, as compose.yaml reads it from the environment.
+# Each published port, as compose.yaml reads it from the environment: the apps' through the
+# balancer, which publishes one frontend per app and its stats page.
 PORT_VARIABLES = {
     "fastapi": "FASTAPI_PORT",
     "flask": "FLASK_PORT",
+    "stats": "BALANCER_PORT",
     "features": "FEATURES_PORT",
     "locust-master": "LOCUST_PORT",
 }
+APPS = ("fastapi", "flask")
+# The balancer's frontend for each app, inside the Compose network (Locust's workers use it).
+FRONTENDS = {"fastapi": "http://balancer:8000", "flask": "http://balancer:5001"}
+REPLICAS = 2  # of each app, as `docker compose up --scale fastapi=2 --scale flask=2`
 LOCUST_WORKERS = 2  # compose.yaml's replicas for locust-worker
+# Services with a health check (the workers serve no HTTP).
+CHECKED = ("balancer", *APPS, "features", "locust-master")
 
 
 @dataclass(frozen=True)
@@ -52,15 +66,28 @@ class Stack:
         ids = self.compose("ps", "-q", service).split()
         return json.loads(run(["docker", "inspect", *ids])) if ids else []
 
+    def replica_addresses(self, app: str) -> set[str]:
+        """Each running replica's address on the Compose network."""
+        return {
+            network["IPAddress"]
+            for container in self.containers(app)
+            if container["State"]["Running"]
+            for network in container["NetworkSettings"]["Networks"].values()
+        }
 
-def may_set_up_engine() -> bool:
-    return os.environ.get("CI") == "true" or os.environ.get("LAB_DOCKER") == "1"
+    def balanced(self) -> dict[str, dict[str, dict[str, str]]]:
+        """The balancer's view, from its stats page: app -> replica address -> its stats row."""
+        text = httpx.get(self.urls["stats"] + "/stats;csv", timeout=5).text.removeprefix("# ")
+        rows = [row for row in csv.DictReader(io.StringIO(text)) if row["pxname"] in APPS]
+        servers = [row for row in rows if row["svname"] not in ("FRONTEND", "BACKEND")]
+        return {
+            app: {row["addr"].split(":")[0]: row for row in servers if row["pxname"] == app}
+            for app in APPS
+        }
 
-
-def build_lab_image() -> None:
-    """The Dockerfile as every student builds it; only BASE_IMAGE differs where no registry is."""
-    build_args = ["--build-arg", f"BASE_IMAGE={base_image()}"] if can_build_base() else []
-    run(["docker", "build", *build_args, "-t", IMAGE, str(ROOT)], timeout=BUILD_TIMEOUT_S)
+    def up(self, app: str) -> set[str]:
+        """The replicas the balancer sends requests to now."""
+        return {addr for addr, row in self.balanced()[app].items() if row["status"] == "UP"}
 
 
 def wait_until_answering(stack: Stack) -> None:
@@ -74,9 +101,19 @@ def wait_until_answering(stack: Stack) -> None:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                logs = stack.compose("logs", "--tail", "40", service)
+                logs = stack.compose("logs", "--tail", "40")
                 raise AssertionError(f"{service} never answered {url}{path}:\n{logs}")
             time.sleep(1)
+    for app in APPS:  # and the balancer sends requests to every replica
+        wait_until_balanced(stack, app, deadline)
+
+
+def wait_until_balanced(stack: Stack, app: str, deadline: float) -> None:
+    while stack.up(app) != stack.replica_addresses(app):
+        if time.monotonic() > deadline:
+            logs = stack.compose("logs", "--tail", "40", "balancer")
+            raise AssertionError(f"the balancer never had every {app} replica UP:\n{logs}")
+        time.sleep(1)
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +125,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             engine = cleanup.enter_context(docker_engine(may_set_up_engine(), log_dir))
         except EngineUnavailable as reason:
             pytest.skip(str(reason))
-        build_lab_image()
+        build_lab_images(IMAGE, BALANCER_IMAGE, BUILD_TIMEOUT_S)
         ports = {service: free_port() for service in PORT_VARIABLES}
-        env = {**os.environ, "LAB_IMAGE": IMAGE}
+        env = {**os.environ, "LAB_IMAGE": IMAGE, "BALANCER_IMAGE": BALANCER_IMAGE}
         env.update({PORT_VARIABLES[service]: str(port) for service, port in ports.items()})
         urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
         lab = Stack(engine, env, urls)
         down = ("down", "--volumes", "--remove-orphans", "--timeout", "10")
         lab.compose(*down)  # what an interrupted earlier run may have left behind
         cleanup.callback(lab.compose, *down)
-        lab.compose("up", "-d", "--no-build")
+        scale = [arg for app in APPS for arg in ("--scale", f"{app}={REPLICAS}")]
+        lab.compose("up", "-d", "--no-build", *scale)
         wait_until_answering(lab)
         yield lab
 
@@ -124,42 +162,160 @@ def test_the_apps_reach_the_feature_service_by_its_service_name(stack: Stack) ->
 
 
 def test_every_container_is_unprivileged_limited_healthy_and_on_loopback(stack: Stack) -> None:
-    services = [*PORT_VARIABLES, "locust-worker"]
+    services = [*CHECKED, "locust-worker"]
     containers = {service: stack.containers(service) for service in services}
     assert len(containers["locust-worker"]) == LOCUST_WORKERS
+    assert {app: len(containers[app]) for app in APPS} == dict.fromkeys(APPS, REPLICAS)
     deadline = time.monotonic() + READY_TIMEOUT_S
-    for service in PORT_VARIABLES:  # the health check needs a few rounds after start-up
-        while stack.containers(service)[0]["State"]["Health"]["Status"] != "healthy":
+    for service in CHECKED:  # the health check needs a few rounds after start-up
+        while any(c["State"]["Health"]["Status"] != "healthy" for c in stack.containers(service)):
             assert time.monotonic() < deadline, f"{service} never became healthy"
             time.sleep(2)
     for service, found in containers.items():
         for container in found:
-            assert container["Config"]["User"] == "lab", service
+            user = "haproxy" if service == "balancer" else "lab"
+            assert container["Config"]["User"] == user, service
             assert container["HostConfig"]["NanoCpus"] > 0, f"{service} has no CPU limit"
             for bindings in (container["HostConfig"]["PortBindings"] or {}).values():
                 assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}, service
+    # Replicas publish nothing: two could not hold one host port; the balancer's ports are theirs.
+    for app in APPS:
+        for container in containers[app]:
+            assert not container["HostConfig"]["PortBindings"], app
 
 
-def test_locust_master_and_workers_swarm_an_app_without_failures(stack: Stack) -> None:
-    """What the web UI's Start button does, through the master's web API, with no browser."""
-    locust = stack.urls["locust-master"]
+def served_by(response: httpx.Response) -> str:
+    """The replica that answered, by address: the balancer's X-Served-By is "SLOT ADDRESS"."""
+    return response.headers["x-served-by"].split()[-1]
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_requests_through_the_balancer_reach_every_replica(stack: Stack, app: str) -> None:
+    with httpx.Client(base_url=stack.urls[app], timeout=10) as http:
+        answers = [http.post("/predict", json=EXAMPLE_PATIENT) for _ in range(4 * REPLICAS)]
+    assert {answer.status_code for answer in answers} == {200}
+    assert len({answer.json()["prediction"] for answer in answers}) == 1
+    # Round robin over every replica that Docker's DNS names, each served its share.
+    counts = Counter(served_by(answer) for answer in answers)
+    assert set(counts) == stack.replica_addresses(app)
+    assert set(counts.values()) == {4}
+
+
+def swarm(locust: str, host: str, users: int, run_time: str) -> dict:
+    """What the web UI's Start button does, through the master's web API, with no browser;
+    the master's statistics once the swarm has stopped."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while httpx.get(locust + "/stats/requests", timeout=5).json()["worker_count"] < LOCUST_WORKERS:
         assert time.monotonic() < deadline, "the Locust workers never joined the master"
         time.sleep(1)
-    swarm = {
-        "user_count": 8,
-        "spawn_rate": 8,
-        "host": "http://flask:5001",  # the app's name inside the compose network
+    form = {
+        "user_count": users,
+        "spawn_rate": users,
+        "host": host,
         "user_classes": "SinglePredictUser",
-        "run_time": "10s",
+        "run_time": run_time,
     }
-    started = httpx.post(locust + "/swarm", data=swarm, timeout=10).json()
+    started = httpx.post(locust + "/swarm", data=form, timeout=10).json()
     assert started["success"], started
     deadline = time.monotonic() + 60
+    # The state changes a moment after the answer: a swarm before this one left it "stopped".
+    while httpx.get(locust + "/stats/requests", timeout=5).json()["state"] in ("ready", "stopped"):
+        assert time.monotonic() < deadline, "the swarm never started"
+        time.sleep(0.2)
     while (stats := httpx.get(locust + "/stats/requests", timeout=5).json())["state"] != "stopped":
         assert time.monotonic() < deadline, f"the swarm did not stop: {stats['state']}"
         time.sleep(1)
+    return stats
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_locust_through_the_balancer_loads_every_replica_without_failures(
+    stack: Stack, app: str
+) -> None:
+    before = {addr: int(row["hrsp_2xx"]) for addr, row in stack.balanced()[app].items()}
+    stats = swarm(stack.urls["locust-master"], FRONTENDS[app], users=8, run_time="10s")
     total = next(row for row in stats["stats"] if row["name"] == "Aggregated")
     assert total["num_requests"] > 0
     assert total["num_failures"] == 0, stats["errors"]
+    after = {addr: int(row["hrsp_2xx"]) for addr, row in stack.balanced()[app].items()}
+    served = {addr for addr in after if after[addr] > before.get(addr, 0)}
+    assert served == stack.replica_addresses(app)
+
+
+class Load:
+    """Users sending predictions in threads, each on its keep-alive connection, until stopped:
+    every answer's time, status and replica."""
+
+    def __init__(self, url: str, users: int = 8) -> None:
+        self.url = url
+        self.answers: list[tuple[float, int | str, str | None]] = []
+        self.running = True
+        self.threads = [threading.Thread(target=self.user) for _ in range(users)]
+
+    def user(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            while self.running:
+                sent = time.monotonic()
+                try:
+                    answer = http.post("/predict", json=EXAMPLE_PATIENT)
+                    self.answers.append((sent, answer.status_code, served_by(answer)))
+                except httpx.HTTPError as error:
+                    self.answers.append((sent, repr(error), None))
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.running = False
+        for thread in self.threads:
+            thread.join()
+
+    def failures(self) -> list[tuple[float, int | str, str | None]]:
+        return [answer for answer in self.answers if answer[1] != 200]
+
+    def replicas_since(self, moment: float) -> set[str | None]:
+        return {replica for sent, _, replica in self.answers if sent > moment}
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll until condition() holds; the moment it did."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+    return time.monotonic()
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_a_stopped_replica_leaves_the_balancer_and_returns_with_no_failed_request(
+    stack: Stack, app: str
+) -> None:
+    replica = stack.containers(app)[0]
+    address = next(iter(replica["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    others = stack.replica_addresses(app) - {address}
+    with Load(stack.urls[app]) as load:
+        wait_for(lambda: address in load.replicas_since(0), 30, "the replica never answered")
+        # SIGTERM: the server stops taking connections and finishes those in flight.
+        run(["docker", "stop", replica["Id"]], timeout=60)
+        noticed = wait_for(
+            lambda: address not in stack.up(app), 30, "the balancer never took the replica out"
+        )
+        time.sleep(2)  # load on the remaining replicas alone for a while
+        restarted = time.monotonic()
+        # Back with the same name and perhaps a new address: Docker's DNS tells the balancer.
+        run(["docker", "start", replica["Id"]], timeout=60)
+        back = wait_for(
+            lambda: (
+                stack.up(app) == stack.replica_addresses(app) and len(stack.up(app)) == REPLICAS
+            ),
+            READY_TIMEOUT_S,
+            "the restarted replica never came back into the balancer",
+        )
+        wait_for(lambda: len(load.replicas_since(back)) == REPLICAS, 30, "no request reached it")
+    assert load.failures() == [], load.failures()[:5]
+    # Between the check noticing and the restart, only the other replicas answered.
+    between = {r for sent, _, r in load.answers if noticed < sent < restarted}
+    assert between and between <= others
+    assert load.replicas_since(back) == stack.replica_addresses(app)

@@ -8,7 +8,8 @@ import json
 
 import yaml
 
-from benchmarks.servers import ROOT, UVICORN_LIMITS
+from benchmarks.servers import ROOT
+from shared_model.serving import commands
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 
@@ -20,10 +21,11 @@ def dockerfile_instruction(keyword: str) -> str:
     return lines[-1].removeprefix(keyword + " ").strip()
 
 
-def test_the_image_s_default_command_is_uvicorn_with_the_lab_s_limits() -> None:
+def test_the_image_s_default_command_is_the_fastapi_app_on_all_interfaces() -> None:
     command = json.loads(dockerfile_instruction("CMD"))
-    assert command[:2] == ["uvicorn", "fastapi_app.main:app"]
-    assert " ".join(UVICORN_LIMITS) in " ".join(command)
+    assert command == ["python", "-m", commands.__name__, "fastapi"]
+    # Inside a container loopback is the container's own: the image's HOST opens the server.
+    assert "HOST=0.0.0.0" in dockerfile_instruction("ENV").split()
 
 
 def test_the_image_runs_as_an_unprivileged_user_with_a_health_check() -> None:
@@ -51,3 +53,33 @@ def test_every_module_and_file_a_service_starts_exists() -> None:
                 assert importlib.util.find_spec(value) is not None, (name, value)
             if flag == "-f":
                 assert (ROOT / value).is_file(), (name, value)
+
+
+def test_the_apps_publish_no_port_and_the_balancer_publishes_theirs() -> None:
+    # `--scale fastapi=2` needs replicas that hold no host port: the balancer is the way in.
+    services = COMPOSE["services"]
+    for app in ("fastapi", "flask"):
+        assert "ports" not in services[app], app
+    published = [port.rsplit(":", 1)[1] for port in services["balancer"]["ports"]]
+    assert {"8000", "5001"} <= set(published)
+
+
+def test_the_balancer_checks_readiness_and_follows_docker_s_dns() -> None:
+    config = (ROOT / "deploy" / "balancer" / "haproxy.cfg").read_text()
+    assert "nameserver docker 127.0.0.11:53" in config
+    for app, port in (("fastapi", 8000), ("flask", 5001)):
+        backend = config.split(f"\nbackend {app}\n", 1)[1].split("\n\n", 1)[0]
+        assert "option httpchk GET /v2/health/ready" in backend, app
+        assert f" {app}:{port}" in backend and "server-template" in backend, app
+        assert "resolvers docker" in backend, app
+
+
+def test_locust_starts_on_the_balancer_s_fastapi_frontend() -> None:
+    command = COMPOSE["services"]["locust-master"]["command"]
+    assert command[command.index("--host") + 1] == "http://balancer:8000"
+
+
+def test_the_balancer_is_installed_from_debian_s_packages() -> None:
+    dockerfile = (ROOT / "deploy" / "balancer" / "Dockerfile").read_text()
+    assert "apt-get install -y --no-install-recommends haproxy" in dockerfile
+    assert COMPOSE["services"]["balancer"]["build"] == "deploy/balancer"

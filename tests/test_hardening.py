@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from benchmarks import servers
-from benchmarks.runner.measure import tree
+from benchmarks.servers import tree
 from shared_model.schemas import EXAMPLE_PATIENT
 from shared_model.serving.settings import Settings
 from tests.test_contract import method_differences

@@ -89,15 +89,6 @@ def test_a_broken_model_stops_start_up_with_a_reason(
     assert "Checksum mismatch" in log and "make model" in log
 
 
-def test_make_serve_fastapi_starts_uvicorn_with_the_lab_s_limits() -> None:
-    # The Makefile cannot import Python, so it repeats Uvicorn's flags: they must match.
-    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
-    definition = makefile.split("UVICORN_LIMITS :=", 1)[1].split("\n\n", 1)[0]
-    flags = definition.replace("\\\n", " ").split()
-    assert tuple(flags) == servers.UVICORN_LIMITS
-    assert "$(UVICORN_LIMITS)" in makefile.split("serve-fastapi:", 1)[1].split("\n\n", 1)[0]
-
-
 def test_make_serve_flask_and_serve_fastapi_start_as_many_workers() -> None:
     # The two commands a student runs side by side start like for like: WORKERS (1) each.
     makefile = (Path(__file__).parent.parent / "Makefile").read_text()

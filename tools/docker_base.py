@@ -63,3 +63,13 @@ def base_image() -> str:
         if tar.returncode != 0:
             raise RuntimeError(f"tar of {root} failed")
     return BASE_TAG
+
+
+def build_lab_images(image: str, balancer_image: str, timeout: float = 1200) -> None:
+    """The lab's image and the balancer's, from their Dockerfiles as students build them; only
+    BASE_IMAGE differs where no registry is (then made here, from Debian's packages)."""
+    build_args = ["--build-arg", f"BASE_IMAGE={base_image()}"] if can_build_base() else []
+    root = Path(__file__).resolve().parent.parent
+    run(["docker", "build", *build_args, "-t", image, str(root)], timeout=timeout)
+    balancer = str(root / "deploy" / "balancer")
+    run(["docker", "build", *build_args, "-t", balancer_image, balancer], timeout=timeout)

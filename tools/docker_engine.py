@@ -30,6 +30,11 @@ class Engine:
     compose: tuple[str, ...]  # ("docker", "compose") for Compose v2, ("docker-compose",) for 1.x
 
 
+def may_set_up_engine() -> bool:
+    """`make docker-test` (LAB_DOCKER=1) and CI may install and start an engine; others may not."""
+    return os.environ.get("CI") == "true" or os.environ.get("LAB_DOCKER") == "1"
+
+
 def run(argv: list[str] | tuple[str, ...], timeout: float = 60, **kwargs) -> str:
     """Run a command and return its output; a failure raises with the command's own words."""
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks import servers
 from benchmarks.runner import matrix
-from benchmarks.runner.measure import tree
+from benchmarks.servers import tree
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_predict.lua")
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from benchmarks.servers import tree
+
 MIB = 1024 * 1024
 
 # Locust's own warning level: past it, the generator measures itself, not the server.
@@ -33,15 +35,6 @@ def generator_saturated(
     if not process_cpu_pct:
         return False
     return max(process_cpu_pct) >= threshold or sum(process_cpu_pct) >= threshold * cores
-
-
-def tree(root_pid: int) -> list[psutil.Process]:
-    """The root process and all its descendants alive now."""
-    try:
-        root = psutil.Process(root_pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 # The sampler's name for the per-core series (see CpuSampler._sample_cores).
