@@ -128,7 +128,7 @@ JUPYTER_AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 jupyter: $(MODEL)
 	$(BIN)/jupyter lab $(JUPYTER_AS_ROOT) notebooks/
 
-# The Docker test alone; where no Docker engine answers it installs and starts one (needs root).
+# The Docker tests alone (compose, swarm); where no engine answers they install and start one (needs root).
 .PHONY: docker-test
 docker-test: $(STAMP)
 	LAB_DOCKER=1 $(BIN)/python -m pytest -m docker

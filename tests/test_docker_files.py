@@ -83,3 +83,28 @@ def test_the_balancer_is_installed_from_debian_s_packages() -> None:
     dockerfile = (ROOT / "deploy" / "balancer" / "Dockerfile").read_text()
     assert "apt-get install -y --no-install-recommends haproxy" in dockerfile
     assert COMPOSE["services"]["balancer"]["build"] == "deploy/balancer"
+
+
+STACK = yaml.safe_load((ROOT / "deploy" / "swarm" / "stack.yaml").read_text())
+
+
+def test_the_swarm_stack_runs_compose_s_services_and_images() -> None:
+    services = STACK["services"]
+    assert set(services) == set(COMPOSE["services"])
+    for name, service in services.items():
+        assert service["image"] == COMPOSE["services"][name]["image"], name
+        assert service.get("command") == COMPOSE["services"][name].get("command"), name
+
+
+def test_the_swarm_stack_resolves_tasks_by_dns_and_updates_apps_start_first() -> None:
+    for name, service in STACK["services"].items():
+        # A service's virtual IP would be a second balancer, and it does not route everywhere.
+        assert service["deploy"]["endpoint_mode"] == "dnsrr", name
+        assert float(service["deploy"]["resources"]["limits"]["cpus"]) > 0, name
+    for app, port in (("fastapi", 8000), ("flask", 5001)):
+        service = STACK["services"][app]
+        assert service["deploy"]["replicas"] > 1, app
+        assert service["deploy"]["update_config"]["order"] == "start-first", app
+        # Healthy means ready, so an update stops an old task only once the new one answers.
+        ready = f"http://127.0.0.1:{port}/v2/health/ready"
+        assert service["environment"]["HEALTH_URL"] == ready, app

@@ -48,12 +48,16 @@ def test_make_serve_targets_run_the_one_definition() -> None:
     assert "uvicorn" not in makefile and "gunicorn" not in makefile.replace("gunicorn.conf", "")
 
 
-def test_the_image_compose_and_the_manifests_run_the_one_definition() -> None:
+def test_the_image_compose_the_stack_and_the_manifests_run_the_one_definition() -> None:
     assert dockerfile_cmd() == IN_IMAGE["fastapi"]
     services = COMPOSE["services"]
     assert "command" not in services["fastapi"]  # the image's default command
     assert services["flask"]["command"] == IN_IMAGE["flask"]
     assert services["features"]["command"] == IN_IMAGE["features"]
+    stack = yaml.safe_load((ROOT / "deploy" / "swarm" / "stack.yaml").read_text())["services"]
+    assert "command" not in stack["fastapi"]
+    assert stack["flask"]["command"] == IN_IMAGE["flask"]
+    assert stack["features"]["command"] == IN_IMAGE["features"]
     for name in commands.SERVERS:
         manifest = (ROOT / "deploy" / "kubernetes" / f"{name}.yaml").read_text()
         deployment = next(d for d in yaml.safe_load_all(manifest) if d["kind"] == "Deployment")
