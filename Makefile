@@ -80,7 +80,7 @@ bench-reload: $(MODEL)
 	$(BIN)/python -m benchmarks.reloads run
 
 # The runs the docs and lessons quote, redone on the code as it is: 3 rounds each, about
-# 3 h on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
+# 3 h 20 min on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
 reference: $(MODEL) peers
 	$(BIN)/python -m benchmarks run --profile async --repeat 3 --output benchmarks/results/reference-async
 	$(BIN)/python -m benchmarks run --profile pairs --output benchmarks/results/contract-pairs

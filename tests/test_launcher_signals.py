@@ -54,7 +54,7 @@ class Launcher:
 
     def __init__(self, model_path: Path, logs: Path) -> None:
         self.mark = uuid.uuid4().hex
-        self.ports = {name: servers.free_port() for name in PORT_NAMES}
+        self.ports = dict(zip(PORT_NAMES, servers.free_ports(len(PORT_NAMES)), strict=True))
         env = {
             **os.environ,
             **{name: str(port) for name, port in self.ports.items()},
@@ -141,7 +141,7 @@ def test_the_launcher_stops_everything_when_its_output_is_gone(
     # `make run | tee log`: Ctrl-C ends tee too, and the launcher's next print meets a closed pipe.
     read_end, write_end = os.pipe()
     mark = uuid.uuid4().hex
-    ports = {name: servers.free_port() for name in PORT_NAMES}
+    ports = dict(zip(PORT_NAMES, servers.free_ports(len(PORT_NAMES)), strict=True))
     env = {
         **os.environ,
         **{name: str(port) for name, port in ports.items()},

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.reloads import report, run, timeline
 from benchmarks.reloads.timeline import FAILED, Answer, answer_of
+from benchmarks.reloads.ways import WAYS
 
 OLD, NEW = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
 
@@ -97,3 +98,21 @@ def test_both_versions_answer_from_the_first_new_answer_to_the_last_old_one() ->
     assert timeline.both_versions_s(answers, NEW) == pytest.approx(0.5)
     assert timeline.both_versions_s([Answer(0.1, 5, OLD), Answer(0.5, 5, NEW)], NEW) == 0.0
     assert timeline.both_versions_s([Answer(0.1, 5, OLD), Answer(0.5, 5, FAILED)], NEW) == 0.0
+
+
+def test_the_committed_run_holds_every_way_in_every_round_as_the_lesson_says() -> None:
+    meta, cells = report.load(report.COMMITTED)
+    rounds = meta["options"]["rounds"]
+    assert rounds >= 3 and not meta["git"]["dirty"]
+    assert sorted((c["round"], c["way"]) for c in cells) == sorted(
+        (r, way.key) for r in range(1, rounds + 1) for way in WAYS
+    )
+    for cell in cells:
+        answers = timeline.load_answers(report.cell_dir(report.COMMITTED, cell) / "answers.csv.gz")
+        assert len(answers) == cell["requests"]
+    # Lesson 12: the lab's reload failed no request and switched in every round; a stop failed some.
+    for cell in cells:
+        if cell["way"].endswith("/lab"):
+            assert cell["failures"] == 0 and cell["switched_s"] is not None, cell
+        if cell["way"].endswith("/restart"):
+            assert cell["failures"] > 0, cell

@@ -151,3 +151,9 @@ def test_a_200_from_another_process_on_the_port_is_not_our_server_ready(tmp_path
         ours = servers.ServerSpec("ours", sleeper, stranger.port)
         with pytest.raises(servers.ServerFailed, match="did not answer"):
             servers.start(ours, timeout=2)
+
+
+def test_ports_picked_together_are_all_different() -> None:
+    # Picked one at a time, a port just released can come back at the next pick: two servers
+    # started on one port (the launcher's tests pick four before starting any).
+    assert len(set(servers.free_ports(20))) == 20
