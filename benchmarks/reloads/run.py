@@ -104,19 +104,20 @@ def run_cell(
     new = version_of(models["new"])
     spec = way.spec(servers.free_port(), serving / "model.pkl", cpus.server)
     raw = serving / "answers.csv"
+    env = {**servers.THREAD_CAPS, "RELOAD_RECORDS": str(raw)}
+    env["RELOAD_RATE_PER_USER"] = f"{options.rate_per_user:g}"
     sampler = measure.CpuSampler(interval=0.2).start()
     server = servers.start(spec, log=folder / "server.log")
     memory = MemorySampler(server)
-    sampler.watch("server", server.pid)
-    env = {**servers.THREAD_CAPS, "RELOAD_RECORDS": str(raw)}
-    env["RELOAD_RATE_PER_USER"] = f"{options.rate_per_user:g}"
-    with (folder / "locust.log").open("wb") as log:
-        locust = subprocess.Popen(
-            servers.pinned(locust_argv(server.url, options), cpus.locust),
-            cwd=servers.ROOT, env={**os.environ, **env},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    locust: subprocess.Popen[bytes] | None = None
     try:
+        sampler.watch("server", server.pid)
+        with (folder / "locust.log").open("wb") as log:
+            locust = subprocess.Popen(
+                servers.pinned(locust_argv(server.url, options), cpus.locust),
+                cwd=servers.ROOT, env={**os.environ, **env},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
         sampler.watch("locust", locust.pid)
         time.sleep(options.settle_s + options.before_s)
         for name in MODEL_FILES:  # what `make model` leaves: the new model beside the old
@@ -128,12 +129,14 @@ def run_cell(
         sampler.watch("server", server.pid)
         locust.wait(options.after_s + 60)
     finally:
-        if locust.poll() is None:
+        if locust is not None and locust.poll() is None:
             os.killpg(locust.pid, signal.SIGKILL)
             locust.wait()
         memory.stop()
         sampler.stop()
         server.stop()
+        if server.spec.env.get("PROMETHEUS_MULTIPROC_DIR"):  # the cell's own metrics folder
+            shutil.rmtree(server.spec.env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
     answers = timeline.read_answers(raw, t0)
     timeline.write_answers(folder / "answers.csv.gz", answers)
     samples = [timeline.Sample(at - t0, pss) for at, pss in memory.samples]
