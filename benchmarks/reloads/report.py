@@ -48,8 +48,7 @@ def rounds_of(cells: Sequence[Cell], way: Way) -> list[Cell]:
 
 
 def ratio(cell: Cell) -> float | None:
-    before, during = cell["p99_before_ms"], cell["p99_during_ms"]
-    return during / before if before and during is not None else None
+    return timeline.p99_ratio(cell["p99_before_ms"], cell["p99_during_ms"])
 
 
 def shown(values: Sequence[float | None], form: Callable[[float], str]) -> str:

@@ -222,15 +222,12 @@ def cell_folder(output: Path, round_: int, way: Way) -> Path:
 def progress(cell: dict, seconds: float) -> str:
     switched = cell["switched_s"]
     shown = "never" if switched is None else f"{switched:.1f} s"
-    ratio = (
-        f"{cell['p99_during_ms'] / cell['p99_before_ms']:.1f}x"
-        if cell["p99_before_ms"] and cell["p99_during_ms"] is not None
-        else "-"
-    )
+    ratio = timeline.p99_ratio(cell["p99_before_ms"], cell["p99_during_ms"])
     return (
         f"round {cell['round']} {cell['way']:<37} failed {cell['failures']:>5} of "
         f"{cell['requests']:>6}  switched {shown:>7}  p99 {cell['p99_before_ms']} -> "
-        f"{cell['p99_during_ms']} ms ({ratio})  ({seconds:.0f} s)"
+        f"{cell['p99_during_ms']} ms ({'-' if ratio is None else f'{ratio:.1f}x'})  "
+        f"({seconds:.0f} s)"
     )
 
 

@@ -129,9 +129,12 @@ class Summary:
 
     @property
     def p99_ratio(self) -> float | None:
-        if not self.p99_before_ms or self.p99_during_ms is None:
-            return None
-        return self.p99_during_ms / self.p99_before_ms
+        return p99_ratio(self.p99_before_ms, self.p99_during_ms)
+
+
+def p99_ratio(before_ms: float | None, during_ms: float | None) -> float | None:
+    """p99 during the switch over p99 before it; None where either is missing."""
+    return during_ms / before_ms if before_ms and during_ms is not None else None
 
 
 def summarize(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import servers
+from shared_model.serving import commands
 from shared_model.serving.reloading import reload_request_path
 
 WORKERS = 2
@@ -46,8 +46,7 @@ class Way:
                 extra_env=env,
             )  # fmt: skip
         else:
-            # Spawned workers share nothing: one metrics folder, as `make serve-fastapi` gives.
-            env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+            env.update(commands.uvicorn_env(WORKERS, env))  # as `make serve-fastapi` gives
             spec = servers.uvicorn(servers.FASTAPI_APP, port, WORKERS, "fastapi", extra_env=env)
         spec.cpus = cpus
         return spec
