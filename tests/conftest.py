@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from benchmarks.servers import free_ports
 from shared_model.predictor import Predictor
 from shared_model.schemas import EXAMPLE_PATIENT
 from shared_model.serving.settings import Settings
 from shared_model.train import train
+from tools.docker_engine import Engine, EngineUnavailable, docker_engine, may_set_up_engine
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +104,23 @@ def both_clients(settings: Settings) -> Iterator[dict[str, httpx.Client]]:
     """Both apps at once, for tests that compare their answers."""
     with app_client("flask", settings) as flask, app_client("fastapi", settings) as fastapi:
         yield {"flask": flask, "fastapi": fastapi}
+
+
+def engine_or_skip(cleanup: ExitStack, log_dir: Path) -> Engine:
+    """A Docker engine for a module's tests, stopped by `cleanup`; the tests skip where none can
+    run (CI and LAB_DOCKER=1 set one up, and then a failure fails instead)."""
+    try:
+        return cleanup.enter_context(docker_engine(may_set_up_engine(), log_dir))
+    except EngineUnavailable as reason:
+        pytest.skip(str(reason))
+
+
+def published(
+    port_variables: Mapping[str, str], image: str, balancer_image: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Free host ports for each service, picked together so that all differ, as compose and the
+    stack read them: (service -> URL on 127.0.0.1, the environment naming ports and images)."""
+    ports = dict(zip(port_variables, free_ports(len(port_variables)), strict=True))
+    env = {**os.environ, "LAB_IMAGE": image, "BALANCER_IMAGE": balancer_image}
+    env.update({port_variables[service]: str(port) for service, port in ports.items()})
+    return {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}, env

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -22,10 +21,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from benchmarks.servers import ROOT, free_port
+from benchmarks.servers import ROOT
 from shared_model.schemas import EXAMPLE_PATIENT
+from tests.conftest import engine_or_skip, published
 from tools.docker_base import build_lab_images
-from tools.docker_engine import Engine, EngineUnavailable, docker_engine, may_set_up_engine, run
+from tools.docker_engine import Engine, run
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
@@ -120,16 +120,9 @@ def wait_until_balanced(stack: Stack, app: str, deadline: float) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole compose.yaml, up on free host ports; down again (and the engine stopped) after."""
     with ExitStack() as cleanup:
-        try:
-            log_dir = tmp_path_factory.mktemp("docker")
-            engine = cleanup.enter_context(docker_engine(may_set_up_engine(), log_dir))
-        except EngineUnavailable as reason:
-            pytest.skip(str(reason))
+        engine = engine_or_skip(cleanup, tmp_path_factory.mktemp("docker"))
         build_lab_images(IMAGE, BALANCER_IMAGE, BUILD_TIMEOUT_S)
-        ports = {service: free_port() for service in PORT_VARIABLES}
-        env = {**os.environ, "LAB_IMAGE": IMAGE, "BALANCER_IMAGE": BALANCER_IMAGE}
-        env.update({PORT_VARIABLES[service]: str(port) for service, port in ports.items()})
-        urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
+        urls, env = published(PORT_VARIABLES, IMAGE, BALANCER_IMAGE)
         lab = Stack(engine, env, urls)
         down = ("down", "--volumes", "--remove-orphans", "--timeout", "10")
         lab.compose(*down)  # what an interrupted earlier run may have left behind

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import signal
 import subprocess
 import time
@@ -22,13 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.servers import PYTHON, ROOT, free_port
+from benchmarks.servers import PYTHON, ROOT
 from shared_model.schemas import EXAMPLE_PATIENT
+from tests.conftest import engine_or_skip, published
 from tools.docker_base import build_lab_images
 from tools.docker_engine import (
-    EngineUnavailable,
-    docker_engine,
-    may_set_up_engine,
     run,
     succeeds,
 )
@@ -106,23 +103,17 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
     """deploy/swarm/stack.yaml deployed on free ports; removed, and the swarm left, after."""
     with ExitStack() as cleanup:
-        try:
-            log_dir = tmp_path_factory.mktemp("swarm")
-            cleanup.enter_context(docker_engine(may_set_up_engine(), log_dir))
-        except EngineUnavailable as reason:
-            pytest.skip(str(reason))
+        engine_or_skip(cleanup, tmp_path_factory.mktemp("swarm"))
         build_lab_images(IMAGE, BALANCER_IMAGE)
         state = run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).strip()
         if state != "active":
             run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"])
             cleanup.callback(leave_swarm)
-        ports = {service: free_port() for service in PORT_VARIABLES}
-        env = {**os.environ, "LAB_IMAGE": IMAGE, "BALANCER_IMAGE": BALANCER_IMAGE}
-        env.update({PORT_VARIABLES[service]: str(port) for service, port in ports.items()})
+        urls, env = published(PORT_VARIABLES, IMAGE, BALANCER_IMAGE)
         cleanup.callback(remove_stack)
         deploy = ["docker", "stack", "deploy", "--resolve-image", "never", "-c", str(STACK_FILE)]
         run([*deploy, STACK], timeout=300, env=env)
-        lab = Swarm({service: f"http://127.0.0.1:{port}" for service, port in ports.items()})
+        lab = Swarm(urls)
         for app in APPS:
             wait_for(lambda app=app: lab.balanced(app), READY_TIMEOUT_S, f"{app} never balanced")
         yield lab
