@@ -13,7 +13,7 @@ WORKERS ?= 1
 # command, then runs it. The image, compose and the Kubernetes manifests start servers the same way.
 SERVE := $(BIN)/python -m shared_model.serving.commands
 
-.PHONY: setup model peers run reload test bench bench-async bench-peers bench-reload reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
+.PHONY: setup model peers run reload test bench bench-async bench-peers bench-reload bench-scaling reference notebooks docs screenshots lint format serve-fastapi serve-flask serve-features locust jupyter clean
 
 setup: $(STAMP)
 
@@ -79,13 +79,20 @@ bench-peers: $(MODEL) peers
 bench-reload: $(MODEL)
 	$(BIN)/python -m benchmarks.reloads run
 
+# Each app as 1, 2 and 4 replicas behind the balancer, as workers in one container, alone, and
+# under a CPU limit, in Docker containers on one core, 3 interleaved rounds: about 35 minutes.
+# Needs a Docker engine (as root, one is installed and started if none answers).
+bench-scaling: $(MODEL)
+	$(BIN)/python -m benchmarks.scaling run
+
 # The runs the docs and lessons quote, redone on the code as it is: 3 rounds each, about
-# 3 h 20 min on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
+# 4 hours on 2 cores. Run it on a quiet machine, then `make docs notebooks`.
 reference: $(MODEL) peers
 	$(BIN)/python -m benchmarks run --profile async --repeat 3 --output benchmarks/results/reference-async
 	$(BIN)/python -m benchmarks run --profile pairs --output benchmarks/results/contract-pairs
 	$(BIN)/python -m benchmarks run --profile peers --output benchmarks/results/peers
 	$(BIN)/python -m benchmarks.reloads run --output benchmarks/results/reloads
+	$(BIN)/python -m benchmarks.scaling run --output benchmarks/results/scaling
 	$(BIN)/python -m benchmarks run --profile full --repeat 3 --output benchmarks/results/reference
 
 notebooks: $(MODEL)

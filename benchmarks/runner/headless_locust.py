@@ -33,6 +33,7 @@ class LoadSpec:
     processes: int = 1
     batch_size: int = 64
     health_probe: bool = False  # one more user: HealthProbeUser, GET /health 10 times a second
+    locustfiles: str = LOCUSTFILES  # another run's user classes, with the warm-up beside them
 
     @property
     def csv_prefix(self) -> Path:
@@ -52,7 +53,7 @@ def locust_argv(spec: LoadSpec) -> list[str]:
     users = spec.users + 1 if spec.health_probe else spec.users
     classes = [spec.user_class, HEALTH_PROBE_CLASS] if spec.health_probe else [spec.user_class]
     argv = [
-        PYTHON, "-m", "locust", "-f", LOCUSTFILES, "--headless",
+        PYTHON, "-m", "locust", "-f", spec.locustfiles, "--headless",
         "--host", spec.host,
         "--users", str(users),
         "--spawn-rate", str(min(users, MAX_SPAWN_RATE * spec.processes)),
