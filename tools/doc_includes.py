@@ -12,6 +12,10 @@ line naming the run. Measure again, `make docs`, and every page shows the new ru
 A reload run's table (benchmarks/reloads) is marked with ``<!-- reloads: RUN_FOLDER APP -->``
 and ``<!-- end reloads -->``: every way measured for APP (flask or fastapi), each round shown.
 
+A scaling run's table (benchmarks/scaling) is marked with ``<!-- scaling: RUN_FOLDER TABLE -->``
+and ``<!-- end scaling -->``: TABLE is an app (its replicas, workers and the container alone) or
+``limits`` (the CPU-limit cells), each round shown.
+
 This module refreshes every kind of block; a test fails when a page is out of date.
 """
 
@@ -40,6 +44,11 @@ TABLE = re.compile(
 RELOADS = re.compile(
     r"(?P<open><!-- reloads: (?P<run>[^ ]+) (?P<app>\w+) -->\n)"
     r"(?P<body>.*?)(?P<close><!-- end reloads -->)",
+    re.DOTALL,
+)
+SCALING = re.compile(
+    r"(?P<open><!-- scaling: (?P<run>[^ ]+) (?P<table>\w+) -->\n)"
+    r"(?P<body>.*?)(?P<close><!-- end scaling -->)",
     re.DOTALL,
 )
 # A column's heading and its decimals; columns not named here are shown as they are.
@@ -136,6 +145,21 @@ def reloads_table(run: str, app: str) -> str:
     )
 
 
+def scaling_table(run: str, table: str) -> str:
+    """A scaling run's table, as its report shows it, and the run it comes from."""
+    from benchmarks.scaling import report  # matplotlib's import, only for pages that need it
+
+    meta, cells = report.load(ROOT / run)
+    rows = report.limits_table(cells) if table == "limits" else report.table(cells, table)
+    machine = meta["machine"]
+    return "\n".join(rows) + (
+        f"\n\n<sub>`{run}`, {meta['started_at'][:10]}: {machine['cpu_model']}, "
+        f"{machine['logical_cpus']} CPUs, the apps' containers on one core, the balancer and "
+        f"Locust on the other; each cell the median of {meta['options']['rounds']} rounds of "
+        f"{meta['options']['measure_s']:g} s, then each round.</sub>\n"
+    )
+
+
 def render(page: str) -> str:
     def replace(match: re.Match[str]) -> str:
         code = source_of(match["target"])
@@ -148,7 +172,11 @@ def render(page: str) -> str:
     def replace_reloads(match: re.Match[str]) -> str:
         return f"{match['open']}{reloads_table(match['run'], match['app'])}{match['close']}"
 
-    return RELOADS.sub(replace_reloads, TABLE.sub(replace_table, MARKER.sub(replace, page)))
+    def replace_scaling(match: re.Match[str]) -> str:
+        return f"{match['open']}{scaling_table(match['run'], match['table'])}{match['close']}"
+
+    page = TABLE.sub(replace_table, MARKER.sub(replace, page))
+    return SCALING.sub(replace_scaling, RELOADS.sub(replace_reloads, page))
 
 
 def pages() -> list[Path]:

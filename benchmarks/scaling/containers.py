@@ -85,26 +85,21 @@ def command_line(argv: list[str], cpuset: set[int] | None, cpus: float | None) -
 
 
 def up_in_balancer(balancer: Container, backend: str) -> int:
-    """How many of the backend's replicas the balancer checks as ready (its stats as CSV).
-
-    Only "UP" after a passed check counts: a replica just found in DNS shows "UP 1/2" before
-    its first check, and goes DOWN if the app inside is not listening yet."""
+    """How many of the backend's replicas the balancer checks as ready (its stats page)."""
     with urllib.request.urlopen(f"{balancer.url(STATS_PORT)}/stats;csv", timeout=2) as answer:
-        text = answer.read().decode().lstrip("# ")
-    rows = csv.DictReader(io.StringIO(text))
+        return count_up(answer.read().decode(), backend)
+
+
+def count_up(stats_csv: str, backend: str) -> int:
+    """The backend's replicas UP in HAProxy's stats CSV. Only "UP" after a passed check counts:
+    a replica just found in DNS shows "UP 1/2" before its first check, and goes DOWN if the
+    app inside is not listening yet."""
+    rows = csv.DictReader(io.StringIO(stats_csv.removeprefix("# ")))
     return sum(
         1 for row in rows
         if row["pxname"] == backend and row["svname"] not in ("FRONTEND", "BACKEND")
         and row["status"] == "UP" and row["check_status"].startswith("L7OK")
     )  # fmt: skip
-
-
-def ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 def ready_balancer(balancer: Container) -> bool:
@@ -167,12 +162,16 @@ def throttling(container: Container) -> Throttling | None:
     for pattern in CGROUP_PATHS:
         path = Path(pattern.format(id=container.id))
         if path.is_file():
-            stat = dict(line.split() for line in path.read_text().splitlines() if line.strip())
-            # cgroup v1 counts throttled time in ns, v2 in us.
-            spent = (
-                int(stat["throttled_time"]) / 1e9
-                if "throttled_time" in stat
-                else int(stat.get("throttled_usec", 0)) / 1e6
-            )
-            return Throttling(int(stat["nr_periods"]), int(stat["nr_throttled"]), spent)
+            return parse_cpu_stat(path.read_text())
     return None
+
+
+def parse_cpu_stat(text: str) -> Throttling:
+    """A cgroup's cpu.stat: v1 counts throttled time in nanoseconds, v2 in microseconds."""
+    stat = dict(line.split() for line in text.splitlines() if line.strip())
+    spent = (
+        int(stat["throttled_time"]) / 1e9
+        if "throttled_time" in stat
+        else int(stat.get("throttled_usec", 0)) / 1e6
+    )
+    return Throttling(int(stat["nr_periods"]), int(stat["nr_throttled"]), spent)
