@@ -115,7 +115,7 @@ def test_a_short_scaling_run_in_containers_serves_every_layout_without_failure(
         )
         folder = run.run(options)
     cells = run.load_cells(folder)
-    assert [c["layout"] for c in cells] == list(chosen)
+    assert sorted(c["layout"] for c in cells) == sorted(chosen)
     for measured in cells:
         assert measured["requests"] > 0 and measured["failures"] == 0, measured
     limited = next(c for c in cells if c["layout"] == "fastapi/limit-0.2")

@@ -102,6 +102,14 @@ def count_up(stats_csv: str, backend: str) -> int:
     )  # fmt: skip
 
 
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
 def ready_balancer(balancer: Container) -> bool:
     """HAProxy answers its monitor URI (the image's health check asks the same)."""
     try:
