@@ -183,15 +183,9 @@ def run(options: Options) -> Path:
     options.output.mkdir(parents=True, exist_ok=True)
     counters = provenance.cpu_counters()
     meta = {
-        "started_at": runner.now(),
-        "machine": provenance.machine(),
-        "versions": provenance.versions(),
-        "git": provenance.git(),
-        "options": {**asdict(options), "output": provenance.shown_path(str(options.output))},
-        "cpu_plan": {"server_cpus": sorted(cpus.server or []),
-                     "locust_cpus": sorted(cpus.locust or []), "note": cpus.note},
+        **provenance.run_start(options, cpus),
         "ways": {way.key: way.title for way in ways},
-    }  # fmt: skip
+    }
     cells = []
     with (
         tempfile.TemporaryDirectory(prefix="reload-models-") as scratch,

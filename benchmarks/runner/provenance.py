@@ -8,6 +8,8 @@ import platform
 import shlex
 import subprocess
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,17 @@ def command_line(argv: Iterable[str], env: Mapping[str, str] | None = None) -> s
     parts = [f"{name}={shlex.quote(shown_path(value))}" for name, value in (env or {}).items()]
     parts += ["python" if arg == PYTHON else shlex.quote(shown_path(arg)) for arg in argv]
     return " ".join(parts)
+
+
+def run_start(options: Any, cpus: Any) -> dict[str, Any]:
+    """What every run's meta.json opens with: when, on what, from which code, asked how, and
+    on which cores (`options` a dataclass with an `output` folder, `cpus` a runner CpuPlan)."""
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "git": git(),
+        "options": {**asdict(options), "output": shown_path(str(options.output))},
+        "cpu_plan": {"server_cpus": sorted(cpus.server or []),
+                     "locust_cpus": sorted(cpus.locust or []), "note": cpus.note},
+    }  # fmt: skip

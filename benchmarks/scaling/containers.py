@@ -102,21 +102,22 @@ def count_up(stats_csv: str, backend: str) -> int:
     )  # fmt: skip
 
 
-def ready(url: str) -> bool:
+def answers(url: str) -> bool:
+    """The URL answers 200 within two seconds."""
     try:
-        with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as answer:
+        with urllib.request.urlopen(url, timeout=2) as answer:
             return answer.status == 200
     except OSError:
         return False
+
+
+def ready(url: str) -> bool:
+    return answers(f"{url}/v2/health/ready")
 
 
 def ready_balancer(balancer: Container) -> bool:
     """HAProxy answers its monitor URI (the image's health check asks the same)."""
-    try:
-        with urllib.request.urlopen(f"{balancer.url(STATS_PORT)}/health", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
+    return answers(f"{balancer.url(STATS_PORT)}/health")
 
 
 def wait_until(check, what: str, timeout: float = READY_TIMEOUT_S) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.runner import headless_locust, measure, provenance
@@ -182,15 +182,9 @@ def run(options: Options) -> Path:
     options.output.mkdir(parents=True, exist_ok=True)
     counters = provenance.cpu_counters()
     meta = {
-        "started_at": runner.now(),
-        "machine": provenance.machine(),
-        "versions": provenance.versions(),
-        "git": provenance.git(),
-        "options": {**asdict(options), "output": provenance.shown_path(str(options.output))},
-        "cpu_plan": {"server_cpus": sorted(cpus.server or []),
-                     "locust_cpus": sorted(cpus.locust or []), "note": cpus.note},
+        **provenance.run_start(options, cpus),
         "layouts": {layout.key: layout.title for layout in chosen},
-    }  # fmt: skip
+    }
     cells: list[dict] = []
     with docker_engine(True, options.output), runner.pinned(cpus.locust):
         if options.build:
