@@ -171,6 +171,38 @@ def goals(cells: Sequence[Cell]) -> list[str]:
     return lines
 
 
+def per_round(cells: Sequence[Cell], layout: str, base: str, of: Callable[[Cell], float | None]):
+    """Each round's value for the layout over the base layout's in the same round."""
+    bases = {c["round"]: of(c) for c in rounds_of(cells, base)}
+    return [
+        value / bases[c["round"]] if (value := of(c)) and bases.get(c["round"]) else None
+        for c in rounds_of(cells, layout)
+    ]
+
+
+def what_limits(cells: Sequence[Cell]) -> list[str]:
+    """Requests a second are CPU used over CPU per request: how much of n replicas' speed-up
+    each side explains (medians of the rounds' ratios to one replica)."""
+    lines = []
+    for app in APPS:
+        base = f"{app}/replicas-1"
+        for layout in layouts_in(cells, app, ("replicas", "workers"))[1:]:
+            rounds = rounds_of(cells, layout)
+            cpu = median(per_round(cells, layout, base, lambda c: c["server_cpu_pct"]))
+            cost = median(per_round(cells, layout, base, cpu_ms_per_request))
+            used = median([budget_used(c) for c in rounds])
+            one = median([budget_used(c) for c in rounds_of(cells, base)])
+            if None in (cpu, cost, used, one):
+                continue
+            lines.append(
+                f"- {APP_TITLES[app]}, {title(rounds[0])}: {cpu:.2f}x one replica's CPU "
+                f"({used:.0f} % of the budget used, one replica {one:.0f} %), each request "
+                f"{cost:.2f}x its CPU: {cpu / cost:.2f}x the requests, measured "
+                f"{median(speedups(cells, layout, base)):.2f}x"
+            )
+    return lines
+
+
 def flags(cells: Sequence[Cell]) -> list[str]:
     lines = []
     for cell in cells:
@@ -233,6 +265,13 @@ def render(meta: dict[str, Any], cells: Sequence[Cell]) -> str:
         "## Goals (replicas behind the balancer, over one replica)",
         "",
         *goals(cells),
+        "",
+        "## What limits the speed-up",
+        "",
+        "Requests a second are the CPU the containers used over the CPU each request cost. Each "
+        "line: the medians of the rounds' ratios to one replica.",
+        "",
+        *what_limits(cells),
         "",
         f"## A CPU limit at a steady {rate:g} requests a second",
         "",
