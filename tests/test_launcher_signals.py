@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -34,6 +35,22 @@ PATTERNS = [
     (signal.SIGTERM, signal.SIGTERM),
 ]
 PORT_NAMES = ("FASTAPI_PORT", "FLASK_PORT", "FEATURES_PORT", "LOCUST_PORT")
+
+
+@pytest.fixture(autouse=True)
+def terminal_signals() -> Iterator[None]:
+    """Start each launcher with SIGINT as a terminal gives it to `make run`. A shell without job
+    control (a CI script, a command put in the background) starts its commands with SIGINT
+    ignored, they pass that on through exec, and a Ctrl-C sent before the launcher has set its
+    own handler was then lost: the launcher went on to start every server."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # children start with SIG_DFL
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def marked(mark: str) -> list[psutil.Process]:
@@ -133,6 +150,18 @@ def test_the_launcher_stops_everything_on_any_signal_at_any_moment(
         finally:
             launcher.kill_everything()
     assert not failures, "\n".join(failures)
+
+
+def test_a_ctrl_c_before_the_launcher_is_set_up_stops_it(model_dir: Path, tmp_path: Path) -> None:
+    # Sent while Python itself still starts: the signal's default action must end the launcher
+    # before it starts any server (run in the background, it was ignored and all started).
+    launcher = Launcher(model_dir / "model.pkl", tmp_path / "logs")
+    try:
+        launcher.process.send_signal(signal.SIGINT)
+        ok, why = stopped_in_time(launcher)
+        assert ok, why
+    finally:
+        launcher.kill_everything()
 
 
 def test_the_launcher_stops_everything_when_its_output_is_gone(
