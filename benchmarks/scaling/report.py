@@ -48,11 +48,7 @@ def layouts_in(cells: Sequence[Cell], app: str, kinds: Sequence[str]) -> list[st
 def speedups(cells: Sequence[Cell], layout: str, base: str) -> list[float | None]:
     """Each round's requests a second over the base layout's in the same round (measured
     minutes apart, so a slower machine that round slows both)."""
-    bases = {c["round"]: c["rps"] for c in rounds_of(cells, base)}
-    return [
-        c["rps"] / bases[c["round"]] if bases.get(c["round"]) else None
-        for c in rounds_of(cells, layout)
-    ]
+    return per_round(cells, layout, base, lambda c: c["rps"])
 
 
 def median(values: Sequence[float | None]) -> float | None:
@@ -175,7 +171,9 @@ def per_round(cells: Sequence[Cell], layout: str, base: str, of: Callable[[Cell]
     """Each round's value for the layout over the base layout's in the same round."""
     bases = {c["round"]: of(c) for c in rounds_of(cells, base)}
     return [
-        value / bases[c["round"]] if (value := of(c)) and bases.get(c["round"]) else None
+        value / bases[c["round"]]
+        if (value := of(c)) is not None and bases.get(c["round"])
+        else None
         for c in rounds_of(cells, layout)
     ]
 
