@@ -177,9 +177,11 @@ def test_every_container_is_unprivileged_limited_healthy_and_on_loopback(stack: 
             assert not container["HostConfig"]["PortBindings"], app
 
 
-def served_by(response: httpx.Response) -> str:
-    """The replica that answered, by address: the balancer's X-Served-By is "SLOT ADDRESS"."""
-    return response.headers["x-served-by"].split()[-1]
+def served_by(response: httpx.Response) -> str | None:
+    """The replica that answered, by address: the balancer's X-Served-By is "SLOT ADDRESS";
+    None for an answer from the balancer itself (an error page when no replica could)."""
+    header = response.headers.get("x-served-by")
+    return header.split()[-1] if header else None
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -312,3 +314,43 @@ def test_a_stopped_replica_leaves_the_balancer_and_returns_with_no_failed_reques
     between = {r for sent, _, r in load.answers if noticed < sent < restarted}
     assert between and between <= others
     assert load.replicas_since(back) == stack.replica_addresses(app)
+
+
+def test_scaling_up_and_down_under_load_fails_no_request(stack: Stack) -> None:
+    """`docker compose up --scale` while students load the apps: Docker's DNS names a new
+    replica the moment its container starts, before its server listens, and a stopped one
+    closes its socket; the balancer must send no request to either (or send it again)."""
+    more = 3 * REPLICAS  # four new replicas of each app at once: more than one retry each
+
+    def scale(replicas: int) -> None:
+        counts = [arg for app in APPS for arg in ("--scale", f"{app}={replicas}")]
+        stack.compose("up", "-d", "--no-build", "--no-recreate", *counts)
+
+    loads = {app: Load(stack.urls[app], users=16) for app in APPS}
+    with ExitStack() as running:
+        for load in loads.values():
+            running.enter_context(load)
+        for load in loads.values():
+            wait_for(lambda load=load: len(load.answers) > 50, 30, "no answers before scaling")
+        scale(more)
+        for app, load in loads.items():
+            wait_for(
+                lambda app=app: (
+                    len(stack.up(app)) == more and stack.up(app) == stack.replica_addresses(app)
+                ),
+                READY_TIMEOUT_S,
+                f"the balancer never had {more} {app} replicas UP",
+            )
+            everyone = stack.replica_addresses(app)
+            wait_for(
+                lambda load=load, everyone=everyone: load.replicas_since(0) >= everyone,
+                30,
+                f"some new {app} replica never answered",
+            )
+        scale(REPLICAS)
+        for app in APPS:
+            wait_for(lambda app=app: len(stack.up(app)) == REPLICAS, 60, "never scaled down")
+        time.sleep(2)  # load on the remaining replicas alone for a while
+    failed = {app: load.failures()[:5] for app, load in loads.items() if load.failures()}
+    # The balancer logs each request it could not serve (and each replica going UP or DOWN).
+    assert not failed, (failed, stack.compose("logs", "--tail", "30", "balancer"))
