@@ -69,6 +69,18 @@ def cell(layout: str, round_: int, rps: float, failures: int = 0) -> dict:
     }  # fmt: skip
 
 
+def test_the_balancer_s_cost_is_its_busiest_cell_and_its_cpu_per_request() -> None:
+    cells = [
+        {**cell("flask/replicas-2", 1, 200), "balanced": True, "balancer_cpu_pct": 4.0},
+        {**cell("flask/replicas-4", 1, 400), "balanced": True, "balancer_cpu_pct": 10.0},
+        {**cell("flask/alone", 1, 900), "balanced": False, "balancer_cpu_pct": 0.1},
+    ]
+    [line] = report.balancer_cost(cells)
+    # 4 % of a core over 200 requests a second: 0.2 ms each; 10 % over 400: 0.25 ms.
+    assert "at most 10.0 % of its core (round 1 flask/replicas-4, 400 requests a" in line
+    assert line.endswith("0.20 to 0.25 ms of CPU a request")
+
+
 def test_speed_ups_divide_by_one_replica_in_the_same_round() -> None:
     cells = [
         cell("flask/replicas-1", 1, 100), cell("flask/replicas-1", 2, 200),

@@ -201,6 +201,25 @@ def what_limits(cells: Sequence[Cell]) -> list[str]:
     return lines
 
 
+def balancer_cost(cells: Sequence[Cell]) -> list[str]:
+    """What the balancer itself used, on its own core, per app: its busiest cell, and the CPU
+    it spent on each request over every cell it was in front of."""
+    lines = []
+    for app in APPS:
+        behind = [c for c in cells if c["app"] == app and c["balanced"] and c["rps"] > 0]
+        measured = [c for c in behind if c.get("balancer_cpu_pct") is not None]
+        if not measured:
+            continue
+        busiest = max(measured, key=lambda c: c["balancer_cpu_pct"])
+        per_request = [10 * c["balancer_cpu_pct"] / c["rps"] for c in measured]  # ms of CPU
+        lines.append(
+            f"- {APP_TITLES[app]}: at most {busiest['balancer_cpu_pct']:.1f} % of its core "
+            f"(round {busiest['round']} {busiest['layout']}, {busiest['rps']:.0f} requests a "
+            f"second); {min(per_request):.2f} to {max(per_request):.2f} ms of CPU a request"
+        )
+    return lines
+
+
 def flags(cells: Sequence[Cell]) -> list[str]:
     lines = []
     for cell in cells:
@@ -270,6 +289,10 @@ def render(meta: dict[str, Any], cells: Sequence[Cell]) -> str:
         "line: the medians of the rounds' ratios to one replica.",
         "",
         *what_limits(cells),
+        "",
+        "## The balancer's own CPU",
+        "",
+        *balancer_cost(cells),
         "",
         f"## A CPU limit at a steady {rate:g} requests a second",
         "",
