@@ -318,8 +318,8 @@ def test_a_stopped_replica_leaves_the_balancer_and_returns_with_no_failed_reques
 
 def test_scaling_up_and_down_under_load_fails_no_request(stack: Stack) -> None:
     """`docker compose up --scale` while students load the apps: Docker's DNS names a new
-    replica the moment its container starts, before its server listens, and a stopped one
-    closes its socket; the balancer must send no request to either (or send it again)."""
+    replica the moment its container starts, before its server listens, and still names a
+    stopped one for a second or two; a request the balancer sends to either must be resent."""
     more = 3 * REPLICAS  # four new replicas of each app at once: more than one retry each
 
     def scale(replicas: int) -> None:
