@@ -117,17 +117,22 @@ def cell(row: Row, column: str) -> str:
     return f"`{row[column]}`" if row[column] else "defaults"
 
 
-def provenance(run: str, rows: list[Row]) -> str:
-    """One line under a table: which run, when, on what machine, how many rounds each cell."""
-    meta = json.loads((ROOT / run / "meta.json").read_text())
+def caption(run: str, meta: dict, placement: str, each: str) -> str:
+    """One line under a table: which run, when, on what machine and cores, what each cell is."""
     machine = meta["machine"]
+    return (
+        f"<sub>`{run}`, {meta['started_at'][:10]}: {machine['cpu_model']}, "
+        f"{machine['logical_cpus']} CPUs, {placement}; {each}.</sub>"
+    )
+
+
+def provenance(run: str, rows: list[Row]) -> str:
+    """The caption of a runner's table: how many rounds each row is."""
+    meta = json.loads((ROOT / run / "meta.json").read_text())
     rounds = max(int(row.get("repeat") or 1) for row in rows)
     window = f"{meta['profile']['measure_s']} s"
     each = f"the median of {rounds} rounds of {window}" if rounds > 1 else f"one {window} window"
-    return (
-        f"<sub>`{run}`, {meta['started_at'][:10]}: {machine['cpu_model']}, "
-        f"{machine['logical_cpus']} CPUs, {meta['cpu_plan']['note']}; each row {each}.</sub>"
-    )
+    return caption(run, meta, meta["cpu_plan"]["note"], f"each row {each}")
 
 
 def reloads_table(run: str, app: str) -> str:
@@ -136,13 +141,8 @@ def reloads_table(run: str, app: str) -> str:
 
     meta, cells = report.load(ROOT / run)
     rows = report.table(cells, app)[2:-1]  # without the report's heading
-    machine = meta["machine"]
-    rounds = meta["options"]["rounds"]
-    return "\n".join(rows) + (
-        f"\n\n<sub>`{run}`, {meta['started_at'][:10]}: {machine['cpu_model']}, "
-        f"{machine['logical_cpus']} CPUs, {meta['cpu_plan']['note']}; each cell the median of "
-        f"{rounds} rounds, then each round.</sub>\n"
-    )
+    each = f"each cell the median of {meta['options']['rounds']} rounds, then each round"
+    return "\n".join(rows) + "\n\n" + caption(run, meta, meta["cpu_plan"]["note"], each) + "\n"
 
 
 def scaling_table(run: str, table: str) -> str:
@@ -151,13 +151,13 @@ def scaling_table(run: str, table: str) -> str:
 
     meta, cells = report.load(ROOT / run)
     rows = report.limits_table(cells) if table == "limits" else report.table(cells, table)
-    machine = meta["machine"]
-    return "\n".join(rows) + (
-        f"\n\n<sub>`{run}`, {meta['started_at'][:10]}: {machine['cpu_model']}, "
-        f"{machine['logical_cpus']} CPUs, the apps' containers on one core, the balancer and "
-        f"Locust on the other; each cell the median of {meta['options']['rounds']} rounds of "
-        f"{meta['options']['measure_s']:g} s, then each round.</sub>\n"
+    options = meta["options"]
+    placement = "the apps' containers on one core, the balancer and Locust on the other"
+    each = (
+        f"each cell the median of {options['rounds']} rounds of {options['measure_s']:g} s, "
+        "then each round"
     )
+    return "\n".join(rows) + "\n\n" + caption(run, meta, placement, each) + "\n"
 
 
 def render(page: str) -> str:

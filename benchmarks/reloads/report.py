@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from benchmarks.reloads import timeline
 from benchmarks.reloads.ways import APPS, WAYS, Way
-from benchmarks.runner import measure
+from benchmarks.runner import measure, provenance
 
 # The goals for the lab's way, in every round.
 MAX_P99_RATIO = 2.0
@@ -138,17 +138,14 @@ def errors(cells: Sequence[Cell]) -> list[str]:
 
 
 def header(meta: dict[str, Any]) -> list[str]:
-    options, versions, git, plan = meta["options"], meta["versions"], meta["git"], meta["cpu_plan"]
-    dirty = " with uncommitted changes" if git["dirty"] else ""
+    options, versions, plan = meta["options"], meta["versions"], meta["cpu_plan"]
     total = options["users"] * options["rate_per_user"]
     switch_at = options["settle_s"] + options["before_s"]
     models = meta["models"]
     return [
         "# A new model while serving: three ways, measured",
         "",
-        f"Run {meta['started_at']} to {meta.get('finished_at', '(unfinished)')} on "
-        f"{meta['machine']['cpu_model']} ({meta['machine']['logical_cpus']} cores), git "
-        f"{git['revision'][:12]}{dirty}; Python {versions['python']}, Gunicorn "
+        f"{provenance.run_sentence(meta)}; Python {versions['python']}, Gunicorn "
         f"{versions['gunicorn']}, Uvicorn {versions['uvicorn']}, Locust {versions['locust']}, "
         f"scikit-learn {versions['scikit-learn']}.",
         f"Server on core(s) {plan['server_cpus']}, Locust and the runner on "
@@ -216,10 +213,7 @@ def write_csv(path: Path, cells: Sequence[Cell]) -> None:
                "p50_during_ms", "p99_during_ms", "during_s", "switched_s", "both_versions_s",
                "pss_before_mib",
                "pss_peak_mib", "other_on_server_core_pct", "generator_saturated"]  # fmt: skip
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(cells)
+    provenance.write_rows(path, columns, cells)
 
 
 def cell_dir(folder: Path, cell: Cell) -> Path:

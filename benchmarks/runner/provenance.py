@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -149,3 +150,22 @@ def run_start(options: Any, cpus: Any) -> dict[str, Any]:
         "cpu_plan": {"server_cpus": sorted(cpus.server or []),
                      "locust_cpus": sorted(cpus.locust or []), "note": cpus.note},
     }  # fmt: skip
+
+
+def run_sentence(meta: Mapping[str, Any]) -> str:
+    """A report's first words on its run: when, on what machine, from which code."""
+    git = meta["git"]
+    dirty = " with uncommitted changes" if git["dirty"] else ""
+    return (
+        f"Run {meta['started_at']} to {meta.get('finished_at', '(unfinished)')} on "
+        f"{meta['machine']['cpu_model']} ({meta['machine']['logical_cpus']} cores), git "
+        f"{git['revision'][:12]}{dirty}"
+    )
+
+
+def write_rows(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """A run's cells as CSV, these columns only (a spreadsheet's view of cells.json)."""
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)

@@ -5,7 +5,6 @@ balancer's cost; what a CPU limit does to latency at a steady rate; and a plot (
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 from collections.abc import Callable, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from benchmarks.runner import provenance
 from benchmarks.scaling import run
 from benchmarks.scaling.layouts import APPS, PACED_RATE_PER_USER, PACED_USERS, USERS
 
@@ -64,6 +64,19 @@ def shown(values: Sequence[float | None], form: Callable[[float], str]) -> str:
     return f"{head} ({rounds})" if len(values) > 1 else head
 
 
+def column(rounds: Sequence[Cell], key: str, form: Callable[[float], str]) -> str:
+    """One table cell: a measure's median over the rounds, then each round."""
+    return shown([c[key] for c in rounds], form)
+
+
+def whole(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def hundredths(value: float) -> str:
+    return f"{value:.2f}"
+
+
 def budget(cell: Cell) -> str:
     return "whole core" if cell["budget_cores"] is None else f"{cell['budget_cores']:g} core"
 
@@ -71,7 +84,7 @@ def budget(cell: Cell) -> str:
 def throttled(rounds: Sequence[Cell]) -> str:
     if all(c["throttled_pct"] is None for c in rounds):
         return "no quota"
-    return shown([c["throttled_pct"] for c in rounds], lambda v: f"{v:.0f} %")
+    return column(rounds, "throttled_pct", lambda v: f"{v:.0f} %")
 
 
 def budget_used(cell: Cell) -> float | None:
@@ -107,11 +120,9 @@ def table(cells: Sequence[Cell], app: str) -> list[str]:
     for layout in layouts_in(cells, app, ("replicas", "workers", "alone")):
         rounds = rounds_of(cells, layout)
         lines.append(
-            f"| {title(rounds[0])} | {budget(rounds[0])} "
-            f"| {shown([c['rps'] for c in rounds], lambda v: f'{v:.0f}')} "
+            f"| {title(rounds[0])} | {budget(rounds[0])} | {column(rounds, 'rps', whole)} "
             f"| {shown(speedups(cells, layout, base), lambda v: f'{v:.2f}x')} "
-            f"| {shown([c['p50_ms'] for c in rounds], lambda v: f'{v:.0f}')} "
-            f"| {shown([c['p99_ms'] for c in rounds], lambda v: f'{v:.0f}')} "
+            f"| {column(rounds, 'p50_ms', whole)} | {column(rounds, 'p99_ms', whole)} "
             f"| {' '.join(str(c['failures']) for c in rounds)} | {throttled(rounds)} "
             f"| {shown([budget_used(c) for c in rounds], lambda v: f'{v:.0f} %')} "
             f"| {shown([cpu_ms_per_request(c) for c in rounds], lambda v: f'{v:.1f}')} |"
@@ -130,15 +141,12 @@ def limits_table(cells: Sequence[Cell]) -> list[str]:
         for layout in layouts_in(cells, app, ("limit",)):
             rounds = rounds_of(cells, layout)
             limit = rounds[0]["cpus_per_container"]
-            waited = [c["throttled_s_per_s"] for c in rounds]
             lines.append(
                 f"| {app} | {'none (the core)' if limit is None else f'{limit:g} core'} "
-                f"| {shown([c['rps'] for c in rounds], lambda v: f'{v:.0f}')} "
-                f"| {shown([c['p50_ms'] for c in rounds], lambda v: f'{v:.0f}')} "
-                f"| {shown([c['p99_ms'] for c in rounds], lambda v: f'{v:.0f}')} "
-                f"| {shown([c['max_ms'] for c in rounds], lambda v: f'{v:.0f}')} "
+                f"| {column(rounds, 'rps', whole)} | {column(rounds, 'p50_ms', whole)} "
+                f"| {column(rounds, 'p99_ms', whole)} | {column(rounds, 'max_ms', whole)} "
                 f"| {throttled(rounds)} "
-                f"| {'-' if limit is None else shown(waited, lambda v: f'{v:.2f}')} |"
+                f"| {'-' if limit is None else column(rounds, 'throttled_s_per_s', hundredths)} |"
             )
     return lines
 
@@ -184,12 +192,12 @@ def what_limits(cells: Sequence[Cell]) -> list[str]:
     lines = []
     for app in APPS:
         base = f"{app}/replicas-1"
+        one = median([budget_used(c) for c in rounds_of(cells, base)])
         for layout in layouts_in(cells, app, ("replicas", "workers"))[1:]:
             rounds = rounds_of(cells, layout)
             cpu = median(per_round(cells, layout, base, lambda c: c["server_cpu_pct"]))
             cost = median(per_round(cells, layout, base, cpu_ms_per_request))
             used = median([budget_used(c) for c in rounds])
-            one = median([budget_used(c) for c in rounds_of(cells, base)])
             if None in (cpu, cost, used, one):
                 continue
             lines.append(
@@ -206,8 +214,10 @@ def balancer_cost(cells: Sequence[Cell]) -> list[str]:
     it spent on each request over every cell it was in front of."""
     lines = []
     for app in APPS:
-        behind = [c for c in cells if c["app"] == app and c["balanced"] and c["rps"] > 0]
-        measured = [c for c in behind if c.get("balancer_cpu_pct") is not None]
+        measured = [
+            c for c in cells
+            if c["app"] == app and c["balanced"] and c["rps"] and c["balancer_cpu_pct"] is not None
+        ]  # fmt: skip
         if not measured:
             continue
         busiest = max(measured, key=lambda c: c["balancer_cpu_pct"])
@@ -235,14 +245,11 @@ def flags(cells: Sequence[Cell]) -> list[str]:
 
 
 def header(meta: dict[str, Any]) -> list[str]:
-    options, versions, git, plan = meta["options"], meta["versions"], meta["git"], meta["cpu_plan"]
-    dirty = " with uncommitted changes" if git["dirty"] else ""
+    options, versions, plan = meta["options"], meta["versions"], meta["cpu_plan"]
     return [
         "# Replicas, workers, a balancer and a CPU limit, measured",
         "",
-        f"Run {meta['started_at']} to {meta.get('finished_at', '(unfinished)')} on "
-        f"{meta['machine']['cpu_model']} ({meta['machine']['logical_cpus']} cores), git "
-        f"{git['revision'][:12]}{dirty}; Docker {meta.get('docker', '?')}, Python "
+        f"{provenance.run_sentence(meta)}; Docker {meta.get('docker', '?')}, Python "
         f"{versions['python']} here (the images' own is Debian's), Gunicorn "
         f"{versions['gunicorn']}, Uvicorn {versions['uvicorn']}, Locust {versions['locust']}. "
         f"Images {meta.get('images', {})}.",
@@ -321,10 +328,7 @@ def write_csv(path: Path, cells: Sequence[Cell]) -> None:
                "p99_ms", "max_ms", "throttled_pct", "throttled_s_per_s", "server_cpu_pct",
                "balancer_cpu_pct", "locust_cpu_pct", "other_on_server_core_pct",
                "generator_saturated"]  # fmt: skip
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(cells)
+    provenance.write_rows(path, columns, cells)
 
 
 def scaling_figure(cells: Sequence[Cell], figure: Figure | None = None) -> Figure:
